@@ -61,7 +61,9 @@ def from_dict(cls: type[T], data: dict) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        raise ValueError(
+            f"unknown {cls.__name__} field(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
     hints = _field_types(cls)
     return cls(**{k: _coerce(v, hints[k]) for k, v in data.items()})
 

@@ -54,7 +54,11 @@ def unique_dir(parent: str | Path, name: str | None = None) -> Path:
 
 def environment_versions() -> dict[str, str]:
     """Versions of the interpreter and the libraries that change numbers."""
-    versions = {"culturalstyle": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    versions = {
+        "culturalstyle": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
     for module in ("torch", "torchvision", "numpy", "pandas", "sklearn", "torch_fidelity", "lpips", "PIL"):
         try:
             mod = __import__(module)

@@ -32,7 +32,9 @@ def test_config_round_trips_through_yaml(tmp_path):
 
 
 def test_overrides_are_typed_and_nested():
-    config = configs.apply_overrides(Outer(), ["steps=7", "inner.rate=1e-3", "inner.layers=[relu5_1]", "note=hi"])
+    config = configs.apply_overrides(
+        Outer(), ["steps=7", "inner.rate=1e-3", "inner.layers=[relu5_1]", "note=hi"]
+    )
     assert config.steps == 7 and isinstance(config.steps, int)
     assert config.inner.rate == pytest.approx(1e-3) and isinstance(config.inner.rate, float)
     assert config.inner.layers == ("relu5_1",)
@@ -42,7 +44,11 @@ def test_overrides_are_typed_and_nested():
 
 @pytest.mark.parametrize(
     "override, message",
-    [("stepz=1", "unknown config field 'stepz'"), ("nope.x=1", "unknown config section"), ("steps", "key=value")],
+    [
+        ("stepz=1", "unknown config field 'stepz'"),
+        ("nope.x=1", "unknown config section"),
+        ("steps", "key=value"),
+    ],
 )
 def test_bad_overrides_name_the_problem(override, message):
     with pytest.raises(ValueError, match=message):

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
 import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from conftest import REPO
 
