@@ -135,6 +135,14 @@ def _open(path: Path, max_pixels: int | None) -> Image.Image:
     return img
 
 
+def _verify_png(path: Path) -> None:
+    """PNG chunk CRCs (Pillow's `load` skips them, so a flipped byte in pixel data would decode silently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as check:
+            check.verify()
+
+
 def _orientation(img: Image.Image) -> int:
     try:
         return int(img.getexif().get(0x0112, 1) or 1)
@@ -193,6 +201,8 @@ def load_image(
 
     Huge images are reduced while decoding (JPEG DCT scaling via `draft`) so they never occupy full-size
     memory; images above `max_pixels` (default: PIL's `Image.MAX_IMAGE_PIXELS`) are refused outright.
+    `max_pixels` can only tighten PIL's own guard (which refuses above 2 x `Image.MAX_IMAGE_PIXELS`);
+    to accept larger scans, raise `PIL.Image.MAX_IMAGE_PIXELS` deliberately.
     Raises `ImageError(path, reason)` for missing, corrupt, truncated, non-image, too small or too large files.
     """
     path = Path(path)
@@ -206,13 +216,17 @@ def load_image(
             scale = max_side / max(width, height)
             img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         try:
+            if img.format == "PNG":
+                _verify_png(path)
             img.load()
         except OSError as error:
             text = str(error)
-            if "truncated" in text or "premature end" in text.lower():
+            if "truncated" in text.lower() or "premature end" in text.lower():
                 raise ImageError(path, f"{TRUNCATED}: {text}") from error
             raise ImageError(path, f"{CORRUPT}: {text}") from error
-        except (SyntaxError, ValueError, EOFError) as error:
+        except EOFError as error:
+            raise ImageError(path, f"{TRUNCATED}: unexpected end of file ({error})") from error
+        except (SyntaxError, ValueError) as error:
             raise ImageError(path, f"{CORRUPT}: {error}") from error
         rgb = _to_rgb8(img)
         if orientation in _ORIENT:
