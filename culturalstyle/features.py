@@ -35,7 +35,7 @@ CACHE_VERSION = 1  # bump when the stored statistics change meaning
 
 
 def layer_index(network: nn.Sequential) -> dict[str, int]:
-    """Map `conv{b}_{i}` / `relu{b}_{i}` to their index in a VGG-style Sequential.
+    """Map `conv{b}_{i}` / `relu{b}_{i}` / `pool{b}` to their index in a VGG-style Sequential.
 
     Blocks are counted by max-pools; a leading 1x1 conv (the input normalisation layer) is not named. For the
     store's `vgg19-gatys` this equals `weights.VGG19_LAYER_INDEX`.
@@ -51,6 +51,7 @@ def layer_index(network: nn.Sequential) -> dict[str, int]:
         elif isinstance(module, nn.ReLU) and conv > 0:
             names[f"relu{block}_{conv}"] = index
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+            names[f"pool{block}"] = index
             block, conv = block + 1, 0
     return names
 

@@ -218,3 +218,9 @@ def test_extract_bad_input(net, image_paths, tmp_path):
     broken.write_bytes(b"not a jpeg at all")
     with pytest.raises(ValueError, match="broken.jpg"):
         extract([broken], size=32, cache=False, weights_module=net)
+
+
+def test_layer_index_agrees_with_weights_store_layout():
+    from culturalstyle import weights
+
+    assert features.layer_index(weights.build_vgg19_gatys()) == weights.VGG19_LAYER_INDEX

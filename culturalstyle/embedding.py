@@ -1,0 +1,349 @@
+"""Style embeddings: per-layer Gram (or mean/std) statistics turned into comparable vectors, plus reducers.
+
+`StyleEmbedding` follows scikit-learn's fit/transform convention: every data-dependent quantity (feature
+standardisation, the reducer) is learnt in `fit`, so an embedding fitted on one corpus maps another corpus into
+the same space. Its input is the `{layer: array}` mapping returned by `features.extract`.
+
+Why per-layer weighting by 1/sqrt(dim): the upper triangle of relu5_1's Gram has 131k entries, relu1_1's only
+2k; after standardisation each entry has unit variance, so without this scaling the deepest layers would
+dominate every distance. With it, every layer contributes `weight**2` to the expected squared distance.
+
+`ColourTextureBaseline` needs no network: a Lab colour histogram and simple texture statistics, so results in
+style space can always be compared with "just colour".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+NORMALIZATIONS = ("signed_sqrt", "log", "none")
+REDUCERS = ("pca", "tsne", "umap", "none")
+
+
+def _normalise(x: np.ndarray, how: str) -> np.ndarray:
+    if how == "signed_sqrt":
+        return np.sign(x) * np.sqrt(np.abs(x))
+    if how == "log":
+        return np.sign(x) * np.log1p(np.abs(x))
+    return x
+
+
+def layer_vectors(
+    features: Mapping[str, np.ndarray], layers: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Each layer as N x D vectors: Gram matrices (N x C x C) become their upper triangle, vectors stay."""
+    from .features import triu_vector
+
+    names = list(features) if layers is None else list(layers)
+    missing = [name for name in names if name not in features]
+    if missing:
+        raise KeyError(f"layer(s) {missing} not in the features (have {list(features)})")
+    out = {}
+    for name in names:
+        array = np.asarray(features[name])
+        if array.ndim == 3:
+            if array.shape[1] != array.shape[2]:
+                raise ValueError(f"layer {name}: expected N x C x C Gram matrices, got shape {array.shape}")
+            array = triu_vector(array)
+        elif array.ndim != 2:
+            raise ValueError(f"layer {name}: expected N x C x C or N x D, got shape {array.shape}")
+        out[name] = array.astype(np.float32, copy=False)
+    return out
+
+
+def make_reducer(name: str, n_components: int = 2, seed: int = 0, **kwargs: Any) -> Any:
+    """A scikit-learn style reducer by name: PCA (default), t-SNE, or UMAP (only if `umap-learn` is installed)."""
+    if name == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=n_components, random_state=seed, **kwargs)
+    if name == "tsne":
+        from sklearn.manifold import TSNE
+
+        kwargs.setdefault("init", "pca")
+        return TSNE(n_components=n_components, random_state=seed, **kwargs)
+    if name == "umap":
+        try:
+            import umap
+        except ImportError as error:
+            raise ImportError(
+                "reducer 'umap' needs the optional package umap-learn (pip install umap-learn)"
+            ) from error
+        return umap.UMAP(n_components=n_components, random_state=seed, **kwargs)
+    raise ValueError(f"unknown reducer {name!r}; choose one of {REDUCERS}")
+
+
+@dataclass
+class EmbeddingConfig:
+    """Settings of a StyleEmbedding (a dataclass so it round-trips through YAML into run records)."""
+
+    layers: tuple[str, ...] | None = None  # None: every layer in the features
+    normalization: str = "signed_sqrt"  # signed_sqrt | log | none, applied to every entry before scaling
+    layer_weights: dict[str, float] = field(default_factory=dict)  # missing layers weigh 1.0
+    standardize: bool = True
+    reducer: str = "none"  # none | pca | tsne | umap
+    n_components: int = 2
+    seed: int = 0
+
+
+class StyleEmbedding:
+    """Per-layer vectors -> normalise -> standardise -> weight by w/sqrt(dim) -> concatenate -> (reduce).
+
+    `fit(features)` learns the per-feature means/stds and the reducer; `transform(features)` applies them;
+    `transform_layers` gives the per-layer blocks (before reduction) for per-layer analyses.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[str] | None = None,
+        normalization: str = "signed_sqrt",
+        layer_weights: Mapping[str, float] | None = None,
+        standardize: bool = True,
+        reducer: str = "none",
+        n_components: int = 2,
+        seed: int = 0,
+    ) -> None:
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalization!r}; choose one of {NORMALIZATIONS}")
+        if reducer not in REDUCERS:
+            raise ValueError(f"unknown reducer {reducer!r}; choose one of {REDUCERS}")
+        weights = dict(layer_weights or {})
+        negative = {k: v for k, v in weights.items() if v < 0}
+        if negative:
+            raise ValueError(f"layer weights must be >= 0, got {negative}")
+        self.config = EmbeddingConfig(
+            tuple(layers) if layers is not None else None,
+            normalization,
+            weights,
+            standardize,
+            reducer,
+            n_components,
+            seed,
+        )
+        self.layers_: list[str] | None = None
+        self.mean_: dict[str, np.ndarray] = {}
+        self.scale_: dict[str, np.ndarray] = {}
+        self.reducer_: Any = None
+        self.dims_: dict[str, int] = {}
+
+    @classmethod
+    def from_config(cls, config: EmbeddingConfig) -> StyleEmbedding:
+        return cls(**{k: getattr(config, k) for k in EmbeddingConfig.__dataclass_fields__})
+
+    def _blocks(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        layers = self.layers_ if self.layers_ is not None else self.config.layers
+        vectors = layer_vectors(features, layers)
+        return {k: _normalise(v, self.config.normalization) for k, v in vectors.items()}
+
+    def fit(self, features: Mapping[str, np.ndarray], y: Any = None) -> StyleEmbedding:
+        blocks = self._blocks(features)
+        self.layers_ = list(blocks)
+        for name, x in blocks.items():
+            if len(x) < 2 and self.config.standardize:
+                raise ValueError("fitting a standardised embedding needs at least 2 images")
+            self.dims_[name] = x.shape[1]
+            if self.config.standardize:
+                mean = x.mean(axis=0, dtype=np.float64)
+                std = x.std(axis=0, dtype=np.float64)
+                std[std < 1e-12] = 1.0  # constant features carry no information; leave them at 0
+            else:
+                mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
+            self.mean_[name], self.scale_[name] = mean.astype(np.float32), std.astype(np.float32)
+        self.reducer_ = None
+        if self.config.reducer != "none":
+            self.reducer_ = make_reducer(self.config.reducer, self.config.n_components, self.config.seed)
+            if self.config.reducer == "tsne":
+                n = len(next(iter(blocks.values())))
+                self.reducer_.perplexity = min(30.0, max(1.0, (n - 1) / 3.0))  # must stay below n
+                self.embedding_ = self.reducer_.fit_transform(self._concat(blocks))
+            else:
+                self.reducer_.fit(self._concat(blocks))
+        return self
+
+    def _check_fitted(self) -> None:
+        if self.layers_ is None:
+            raise RuntimeError("StyleEmbedding is not fitted; call fit(features) first")
+
+    def _scaled(self, blocks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = {}
+        for name, x in blocks.items():
+            if x.shape[1] != self.dims_[name]:
+                raise ValueError(f"layer {name}: fitted on {self.dims_[name]} dims, got {x.shape[1]}")
+            weight = float(self.config.layer_weights.get(name, 1.0)) / np.sqrt(self.dims_[name])
+            out[name] = ((x - self.mean_[name]) / self.scale_[name] * weight).astype(np.float32)
+        return out
+
+    def _concat(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        scaled = self._scaled(blocks)
+        return np.concatenate([scaled[name] for name in self.layers_], axis=1)
+
+    def transform_layers(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-layer normalised, standardised, weighted blocks (no reduction)."""
+        self._check_fitted()
+        return self._scaled(self._blocks(features))
+
+    def transform(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        """N x D concatenated embedding, reduced to `n_components` if a reducer was fitted."""
+        self._check_fitted()
+        x = self._concat(self._blocks(features))
+        if self.reducer_ is None:
+            return x
+        if self.config.reducer == "tsne":
+            raise NotImplementedError(
+                "t-SNE cannot embed new points; use fit_transform, or reducer='pca'/'umap'"
+            )
+        return self.reducer_.transform(x)
+
+    def fit_transform(self, features: Mapping[str, np.ndarray], y: Any = None) -> np.ndarray:
+        self.fit(features)
+        if self.config.reducer == "tsne":
+            return self.embedding_
+        return self.transform(features)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Network-free baseline
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in [0, 1] (B x 3 x H x W) to CIE Lab (D65): L in [0, 100], a/b roughly [-128, 127]."""
+    linear = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    matrix = torch.tensor(
+        [
+            [0.4124564, 0.3575761, 0.1804375],
+            [0.2126729, 0.7151522, 0.0721750],
+            [0.0193339, 0.1191920, 0.9503041],
+        ],
+        dtype=rgb.dtype,
+    )
+    xyz = torch.einsum("ij,bjhw->bihw", matrix, linear)
+    white = torch.tensor([0.95047, 1.0, 1.08883], dtype=rgb.dtype).view(1, 3, 1, 1)
+    t = xyz / white
+    delta = 6.0 / 29.0
+    f = torch.where(t > delta**3, t.clamp_min(1e-12) ** (1.0 / 3.0), t / (3 * delta**2) + 4.0 / 29.0)
+    lightness = 116.0 * f[:, 1] - 16.0
+    a = 500.0 * (f[:, 0] - f[:, 1])
+    b = 200.0 * (f[:, 1] - f[:, 2])
+    return torch.stack([lightness, a, b], dim=1)
+
+
+def _histogram(
+    values: torch.Tensor, bins: int, low: float, high: float, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-image normalised histograms (B x bins) of B x P values, by index counting (batched)."""
+    index = ((values - low) / (high - low) * bins).floor().clamp(0, bins - 1).long()
+    w = torch.ones_like(values) if weights is None else weights
+    hist = torch.zeros(values.shape[0], bins, dtype=values.dtype).scatter_add_(1, index, w)
+    return hist / hist.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+class ColourTextureBaseline:
+    """Lab colour histograms + gradient/contrast texture statistics: a style descriptor without any network.
+
+    `describe(images)` gives raw descriptors of a B x 3 x H x W batch in [0, 1]; `features(corpus)` loads and
+    describes a corpus; `fit`/`transform` standardise raw descriptors (learnt on one corpus, applied to
+    another), mirroring StyleEmbedding.
+    """
+
+    def __init__(self, bins: int = 16, size: int = 256, resize_policy: str = "shorter") -> None:
+        if bins < 2:
+            raise ValueError(f"bins must be >= 2, got {bins}")
+        self.bins, self.size, self.resize_policy = bins, size, resize_policy
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def feature_names(self) -> list[str]:
+        b = self.bins
+        half = max(2, b // 2)
+        names = (
+            [f"L_hist{i}" for i in range(b)]
+            + [f"a_hist{i}" for i in range(b)]
+            + [f"b_hist{i}" for i in range(b)]
+        )
+        names += [f"ab_joint{i}_{j}" for i in range(half) for j in range(half)]
+        names += ["L_mean", "L_std", "a_mean", "a_std", "b_mean", "b_std", "chroma_mean", "chroma_std"]
+        names += [f"grad_mag_hist{i}" for i in range(8)] + [f"grad_orient_hist{i}" for i in range(8)]
+        names += ["grad_mag_mean", "edge_density", "local_contrast_mean", "local_contrast_std"]
+        return names
+
+    def describe(self, images: torch.Tensor) -> np.ndarray:
+        """Raw descriptors (B x D, see `feature_names`) of RGB images in [0, 1]."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"describe expects B x 3 x H x W RGB in [0, 1], got shape {tuple(images.shape)}")
+        x = images.detach().double().cpu().clamp(0, 1)
+        lab = rgb_to_lab(x)
+        b = x.shape[0]
+        lightness, a, bb = (lab[:, i].reshape(b, -1) for i in range(3))
+        half = max(2, self.bins // 2)
+        parts = [
+            _histogram(lightness, self.bins, 0.0, 100.0),
+            _histogram(a, self.bins, -100.0, 100.0),
+            _histogram(bb, self.bins, -100.0, 100.0),
+        ]
+        ia = ((a + 100.0) / 200.0 * half).floor().clamp(0, half - 1)
+        ib = ((bb + 100.0) / 200.0 * half).floor().clamp(0, half - 1)
+        parts.append(_histogram(ia * half + ib, half * half, 0.0, float(half * half)))
+        chroma = torch.sqrt(a**2 + bb**2)
+        moments = [
+            torch.stack([v.mean(1), v.std(1, unbiased=False)], dim=1) / scale
+            for v, scale in ((lightness, 100.0), (a, 100.0), (bb, 100.0), (chroma, 100.0))
+        ]
+        parts += moments
+        # Texture on lightness in [0, 1]: central-difference gradients, magnitude and orientation histograms.
+        grey = lab[:, :1] / 100.0
+        gx = grey[..., 1:-1, 2:] - grey[..., 1:-1, :-2]
+        gy = grey[..., 2:, 1:-1] - grey[..., :-2, 1:-1]
+        magnitude = torch.sqrt(gx**2 + gy**2).reshape(b, -1)
+        orientation = torch.remainder(torch.atan2(gy, gx), torch.pi).reshape(b, -1)  # undirected edges
+        parts.append(_histogram(torch.log10(magnitude + 1e-4), 8, -4.0, 0.5))
+        parts.append(_histogram(orientation, 8, 0.0, float(np.pi), weights=magnitude))
+        edge_density = (magnitude > 0.1).double().mean(1, keepdim=True)
+        # Local contrast: std of lightness in non-overlapping 8x8 windows.
+        local = torch.nn.functional.avg_pool2d(grey, 8, 8)
+        local_sq = torch.nn.functional.avg_pool2d(grey**2, 8, 8)
+        contrast = torch.sqrt((local_sq - local**2).clamp_min(0)).reshape(b, -1)
+        parts.append(
+            torch.stack(
+                [magnitude.mean(1), edge_density[:, 0], contrast.mean(1), contrast.std(1, unbiased=False)], 1
+            )
+        )
+        return torch.cat(parts, dim=1).numpy()
+
+    def features(self, corpus: Any, batch_size: int = 16) -> np.ndarray:
+        """Raw descriptors of every image of a Corpus (or list of paths), in row order."""
+        from .features import _items, load_for_features
+
+        items = _items(corpus)
+        out = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            batch = [load_for_features(it.path, self.size, self.resize_policy) for it in chunk]
+            if self.resize_policy == "shorter":  # equal shapes: one batched call
+                out.append(self.describe(torch.stack(batch)))
+            else:
+                out += [self.describe(t[None]) for t in batch]
+        return np.concatenate(out, axis=0)
+
+    def fit(self, x: np.ndarray, y: Any = None) -> ColourTextureBaseline:
+        x = np.asarray(x, dtype=np.float64)
+        self.mean_ = x.mean(axis=0)
+        std = x.std(axis=0)
+        std[std < 1e-12] = 1.0
+        self.scale_ = std
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        if self.mean_ is None:
+            raise RuntimeError("ColourTextureBaseline is not fitted; call fit(descriptors) first")
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[1] != self.mean_.shape[0]:
+            raise ValueError(f"expected {self.mean_.shape[0]} descriptor columns, got {x.shape[1]}")
+        return ((x - self.mean_) / self.scale_).astype(np.float32)
+
+    def fit_transform(self, x: np.ndarray, y: Any = None) -> np.ndarray:
+        return self.fit(x).transform(x)
