@@ -1,0 +1,199 @@
+"""Training configuration for the CycleGAN translators, and the named presets.
+
+A preset is just a `TrainConfig`; any field can be overridden from the CLI (`--set key=value`) or from a
+notebook (`make_config("cpu", lambda_gram=1.0)`), and the result round-trips through YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import configs
+from .losses import GAN_MODES
+
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a translator run (data, model, losses, optimisation, logging)."""
+
+    # data: culture A = source, culture B = target, images resized (shorter side) then randomly cropped.
+    source: str = ""
+    target: str = ""
+    split: str = "train"
+    size: int = 256
+    load_size: int = 286
+    flip: bool = True
+    # model
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 9
+    d_layers: int = 3
+    # losses (lambda_identity is a multiple of lambda_cycle, as in the paper: 0.5 -> 0.5 * 10)
+    gan_mode: str = "lsgan"
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    lambda_gram: float = 0.0
+    lambda_content: float = 0.0
+    lambda_tv: float = 0.0
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    content_layer: str = "relu4_2"
+    # optimisation: constant lr, then linear decay to zero. `steps` (when set) overrides the epochs.
+    batch_size: int = 1
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: int = 100
+    epochs_decay: int = 100
+    steps: int | None = None
+    steps_decay: int | None = None
+    pool_size: int = 50
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision, used on CUDA only
+    channels_last: bool = False
+    # outputs
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 2000
+    keep_checkpoints: int = 3
+    n_samples: int = 4
+    tensorboard: bool = True
+    progress: bool = True
+
+    def validate(self, require_cultures: bool = True) -> TrainConfig:
+        """Check types and ranges; raise ValueError naming the offending field.
+
+        `require_cultures=False` accepts a config whose source/target are still unset (a preset).
+        """
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        problems = []
+        if require_cultures and (not self.source or not self.target):
+            problems.append("source and target cultures must both be set")
+        elif self.source == self.target:
+            problems.append(f"source and target are the same culture ({self.source!r})")
+        if self.size < 4 or self.size % 4:
+            problems.append(
+                f"size must be a positive multiple of 4 (two stride-2 downsamplings), got {self.size}"
+            )
+        if self.load_size < self.size:
+            problems.append(f"load_size ({self.load_size}) must be >= size ({self.size})")
+        if self.gan_mode not in GAN_MODES:
+            problems.append(f"gan_mode must be one of {', '.join(GAN_MODES)}, got {self.gan_mode!r}")
+        for name in ("ngf", "ndf", "d_layers", "batch_size", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("n_blocks", "pool_size", "n_samples", "epochs", "epochs_decay", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("lambda_cycle", "lambda_identity", "lambda_gram", "lambda_content", "lambda_tv", "lr"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                problems.append(f"{name} must be a finite number >= 0, got {value}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            problems.append(f"Adam betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.steps is not None:
+            if self.steps < 1:
+                problems.append(f"steps must be >= 1, got {self.steps}")
+            decay = self.steps_decay if self.steps_decay is not None else 0
+            if not 0 <= decay <= self.steps:
+                problems.append(f"steps_decay must lie in [0, steps={self.steps}], got {self.steps_decay}")
+        elif self.epochs + self.epochs_decay < 1:
+            problems.append("epochs + epochs_decay must be >= 1")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+        return self
+
+    def schedule(self, steps_per_epoch: int) -> tuple[int, int]:
+        """(total steps, steps of linear decay at the end) given the number of steps in one epoch."""
+        if self.steps is not None:
+            return self.steps, self.steps_decay or 0
+        return (self.epochs + self.epochs_decay) * steps_per_epoch, self.epochs_decay * steps_per_epoch
+
+    def save(self, path: str | Path) -> Path:
+        return configs.save_yaml(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        return configs.load_yaml(cls, path).validate()
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        annotation = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is tuple:
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"config field {name!r} must be a list of strings, got {value!r}")
+        return
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(annotation, True)
+    if not ok:
+        raise ValueError(f"config field {name!r} must be {annotation.__name__}, got {value!r}")
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # For tests and CI: a few dozen steps of tiny networks on 32 px crops.
+    "smoke": TrainConfig(
+        size=32,
+        load_size=36,
+        ngf=8,
+        ndf=8,
+        n_blocks=2,
+        steps=24,
+        steps_decay=12,
+        pool_size=50,
+        log_every=4,
+        sample_every=12,
+        checkpoint_every=12,
+        n_samples=2,
+        tensorboard=True,
+    ),
+    # A useful overnight run on a laptop CPU: the paper's 128 px generator (6 blocks) at half width.
+    "cpu": TrainConfig(
+        size=128,
+        load_size=143,
+        ngf=32,
+        ndf=64,
+        n_blocks=6,
+        steps=30000,
+        steps_decay=15000,
+        log_every=50,
+        sample_every=1000,
+        checkpoint_every=1000,
+    ),
+    # The paper's configuration (for a GPU): 256 px crops of 286 px images, 200 epochs, decay over the last 100.
+    "paper": TrainConfig(size=256, load_size=286, ngf=64, ndf=64, n_blocks=9, epochs=100, epochs_decay=100),
+}
+
+
+def make_config(
+    preset: str = "smoke", overrides: dict[str, Any] | list[str] | None = None, **fields: Any
+) -> TrainConfig:
+    """A validated copy of preset `preset` with `overrides` ("key=value" strings or a dict) and keyword fields."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    config = dataclasses.replace(PRESETS[preset])
+    config = configs.apply_overrides(config, overrides)
+    config = configs.apply_overrides(config, fields)
+    return config.validate(require_cultures=False)
+
+
+__all__ = ["TrainConfig", "PRESETS", "DEFAULT_STYLE_LAYERS", "make_config"]

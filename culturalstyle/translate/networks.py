@@ -1,0 +1,150 @@
+"""CycleGAN networks: the ResNet encoder-decoder generator and the 70x70 PatchGAN discriminator.
+
+Both follow Zhu et al. (2017), appendix 7.2: reflection padding, instance normalisation without affine
+parameters (so convolutions keep their bias), Normal(0, 0.02) initialisation. The networks compute in
+[-1, 1] as in the paper; `forward` takes and returns the package convention, [0, 1] RGB NCHW, unless the
+caller passes `normalized=True` (the training loop does, to avoid converting the same tensor twice).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return x * 2.0 - 1.0
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (x + 1.0) * 0.5
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """Normal(0, std) weights and zero biases for every convolution, as in the CycleGAN paper."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return module
+
+
+def _norm(channels: int) -> nn.InstanceNorm2d:
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResnetBlock(nn.Module):
+    """Two 3x3 convolutions with reflection padding and instance norm, plus the identity shortcut."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            _norm(channels),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            _norm(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-3 + tanh.
+
+    `n_blocks=9` is the paper's 256 px generator (about 11.4 M parameters at ngf=64), 6 blocks its 128 px one.
+    The spatial size must be a multiple of 4 (two stride-2 downsamplings).
+    """
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, channels: int = 3) -> None:
+        super().__init__()
+        if ngf < 1 or n_blocks < 0:
+            raise ValueError(f"ngf must be >= 1 and n_blocks >= 0, got ngf={ngf}, n_blocks={n_blocks}")
+        self.ngf, self.n_blocks = ngf, n_blocks
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(channels, ngf, 7),
+            _norm(ngf),
+            nn.ReLU(inplace=True),
+        ]
+        width = ngf
+        for _ in range(2):  # downsampling
+            layers += [
+                nn.Conv2d(width, width * 2, 3, stride=2, padding=1),
+                _norm(width * 2),
+                nn.ReLU(inplace=True),
+            ]
+            width *= 2
+        layers += [ResnetBlock(width) for _ in range(n_blocks)]
+        for _ in range(2):  # upsampling
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1),
+                _norm(width // 2),
+                nn.ReLU(inplace=True),
+            ]
+            width //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        """Translate `x` ([0, 1], or [-1, 1] when `normalized`); the output uses the same range as the input."""
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(
+                f"generator input height and width must be multiples of 4, got {tuple(x.shape[-2:])}"
+            )
+        if normalized:
+            return self.model(x)
+        return to_unit(self.model(to_signed(x)))
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: C64 (no norm) - C128 - C256 - C512 (stride 1) - 1-channel map, LeakyReLU(0.2).
+
+    With `n_layers=3` each output value sees a 70x70 input patch (about 2.8 M parameters at ndf=64).
+    The output is a map of logits/scores, one per patch.
+    """
+
+    def __init__(self, ndf: int = 64, n_layers: int = 3, channels: int = 3) -> None:
+        super().__init__()
+        if ndf < 1 or n_layers < 1:
+            raise ValueError(f"ndf and n_layers must be >= 1, got ndf={ndf}, n_layers={n_layers}")
+        self.ndf, self.n_layers = ndf, n_layers
+        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for n in range(1, n_layers + 1):
+            out = ndf * min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                nn.Conv2d(width, out, 4, stride=stride, padding=1),
+                _norm(out),
+                nn.LeakyReLU(0.2, True),
+            ]
+            width = out
+        layers += [nn.Conv2d(width, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        """Patch scores for `x` ([0, 1], or [-1, 1] when `normalized`)."""
+        return self.model(x if normalized else to_signed(x))
+
+
+def receptive_field(n_layers: int = 3) -> int:
+    """Receptive field (pixels) of one PatchDiscriminator output: 70 for the default three layers."""
+    # (kernel, stride) of each conv from input to output.
+    convs = [(4, 2)] * n_layers + [(4, 1), (4, 1)]
+    field = 1
+    for kernel, stride in reversed(convs):
+        field = (field - 1) * stride + kernel
+    return field
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,252 @@
+"""Training loop: smoke run on the bundled sample, exact resume, corrupted-checkpoint fallback, no overwrite."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from culturalstyle import runs
+from culturalstyle.corpus import Corpus
+from culturalstyle.translate import train as T
+from culturalstyle.translate.config import make_config
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The CI machine is shared; one intra-op thread avoids oversubscription and keeps steps fast."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Corpus:
+    """Six training and two test images per culture of the bundled sample (fast to decode), saved as a
+    manifest of its own so `resume` can reload it from the run record."""
+    full = Corpus.load(SAMPLE)
+    parts = []
+    for culture in ("ukiyo_e", "renaissance"):
+        for split, n in (("train", 6), ("test", 2)):
+            rows = full.df[(full.df.culture == culture) & (full.df.split == split)].sort_values("image_id")
+            parts.append(rows.head(n))
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("small_corpus")
+    Corpus(pd.concat(parts), full.root).save(folder)
+    return Corpus.load(folder)
+
+
+def tiny(**fields):
+    base = dict(source="ukiyo_e", target="renaissance", steps=6, steps_decay=3, log_every=2, sample_every=3)
+    base.update(checkpoint_every=2, progress=False, tensorboard=False)
+    base.update(fields)
+    return make_config("smoke", **base)
+
+
+def final_state(run_dir: Path) -> dict:
+    state, _ = T.load_checkpoint(run_dir)
+    return state
+
+
+def test_smoke_run_on_sample_corpus_writes_all_run_files(tmp_path):
+    corpus = Corpus.load(SAMPLE)
+    config = make_config("smoke", source="ukiyo_e", target="renaissance", progress=False)
+    run = T.train(config, corpus, tmp_path / "run")
+
+    assert (run / "config.yaml").exists()
+    assert T.TrainConfig.load(run / "config.yaml") == config
+    record = runs.read_record(run)
+    assert record["seed"] == config.seed
+    assert record["inputs"]["corpus_manifest_hash"] == corpus.manifest_hash()
+    assert record["inputs"]["training_images"] == {"ukiyo_e": 91, "renaissance": 80}
+    assert record["versions"]["culturalstyle"]
+    with open(run / "losses.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == list(range(1, config.steps + 1))
+    for row in rows:
+        for name in T.LOSS_NAMES:
+            assert math.isfinite(float(row[name])), (row["step"], name)
+    assert float(rows[0]["cycle_A"]) > 0 and float(rows[0]["D_A"]) > 0
+    # identity loss is on (0.5 lambda) and the optional seed losses are off by default
+    assert float(rows[0]["identity_A"]) > 0 and float(rows[0]["gram"]) == 0 and float(rows[0]["tv"]) == 0
+    # learning rate: constant, then linear decay to zero over the last steps_decay steps
+    lrs = [float(r["lr"]) for r in rows]
+    total, decay = config.steps, config.steps_decay
+    expected = [config.lr * min(1.0, (total - i) / decay) for i in range(total)]  # step i+1 uses factor(i)
+    assert lrs[-1] == pytest.approx(config.lr / decay, rel=1e-4) and lrs[0] == config.lr
+    assert lrs == pytest.approx(expected, rel=1e-4, abs=1e-12)
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    samples = sorted(p.name for p in (run / "samples").iterdir())
+    assert samples == [
+        f"step_{s:08d}_{d}.png"
+        for s in range(config.sample_every, total + 1, config.sample_every)
+        for d in ("A2B", "B2A")
+    ]
+    from PIL import Image
+
+    grid = Image.open(run / "samples" / samples[0])
+    # n_samples rows of (source | translation | reconstruction), 2 px padding
+    assert grid.size == (3 * (config.size + 2) + 2, config.n_samples * (config.size + 2) + 2)
+    state = final_state(run)
+    assert state["step"] == total
+    assert set(state["models"]) == {"G_AB", "G_BA", "D_A", "D_B"}
+    assert set(state["optimizers"]) == {"G", "D"} and set(state["schedulers"]) == {"G", "D"}
+    assert {"python", "numpy", "torch"} <= set(state["ranks"][0]["rng"])
+    assert len(state["ranks"][0]["pool_A"]["images"]) == min(total, config.pool_size)
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path, small_corpus):
+    config = tiny()
+    straight = T.train(config, small_corpus, tmp_path / "straight")
+
+    # "crash" after step 5: the checkpoint at step 4 is the last one, step 5's work is lost
+    broken = T.train(config, small_corpus, tmp_path / "broken", stop_after=5)
+    assert [p.name for p in T.list_checkpoints(broken)][0] == "step_00000004.pt"
+    T.resume(broken)
+
+    a, b = final_state(straight), final_state(broken)
+    assert a["step"] == b["step"] == config.steps
+    for name in a["models"]:
+        for key, tensor in a["models"][name].items():
+            assert torch.equal(tensor, b["models"][name][key]), (name, key)
+    for opt in ("G", "D"):
+        for index, slot in a["optimizers"][opt]["state"].items():
+            for key, value in slot.items():
+                assert torch.equal(value, b["optimizers"][opt]["state"][index][key]), (opt, index, key)
+    for pool in ("pool_A", "pool_B"):
+        assert all(
+            torch.equal(x, y) for x, y in zip(a["ranks"][0][pool]["images"], b["ranks"][0][pool]["images"])
+        )
+    # losses.csv of the resumed run has each step once, with the same values as the straight run
+    read = lambda run: list(csv.reader(open(run / "losses.csv")))  # noqa: E731
+    rows_a, rows_b = read(straight), read(broken)
+    assert [r[0] for r in rows_b[1:]] == [str(s) for s in range(1, config.steps + 1)]
+    assert [r[1:13] for r in rows_a] == [r[1:13] for r in rows_b]
+    assert list(broken.glob("resume_*.json"))
+
+
+def test_different_seed_gives_different_weights(tmp_path, small_corpus):
+    a = final_state(T.train(tiny(steps=2, steps_decay=0), small_corpus, tmp_path / "a"))
+    b = final_state(T.train(tiny(steps=2, steps_decay=0, seed=1), small_corpus, tmp_path / "b"))
+    assert not torch.equal(a["models"]["G_AB"]["model.1.weight"], b["models"]["G_AB"]["model.1.weight"])
+
+
+def test_corrupted_last_checkpoint_falls_back_to_previous(tmp_path, small_corpus):
+    config = tiny(steps=4, steps_decay=2)
+    run = T.train(config, small_corpus, tmp_path / "run")
+    last, previous = T.list_checkpoints(run)[:2]
+    assert (last.name, previous.name) == ("step_00000004.pt", "step_00000002.pt")
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte in the middle
+    last.write_bytes(bytes(data))
+
+    with pytest.warns(RuntimeWarning, match="step_00000004.pt"):
+        state, path = T.load_checkpoint(run)
+    assert path == previous and state["step"] == 2
+
+    # a truncated checkpoint whose sidecar was rewritten to match still fails to load -> also skipped
+    last.write_bytes(bytes(data[:100]))
+    (last.parent / (last.name + ".sha256")).write_text(T.sha256_file(last) + "  " + last.name + "\n")
+    with pytest.warns(RuntimeWarning, match="cannot be loaded"):
+        _, path = T.load_checkpoint(run)
+    assert path == previous
+
+    # resuming uses the good checkpoint and finishes the run
+    with pytest.warns(RuntimeWarning):
+        T.resume(run)
+    assert final_state(run)["step"] == config.steps
+
+
+def test_no_intact_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(T.CheckpointError, match="no checkpoints"):
+        T.load_checkpoint(tmp_path)
+    bad = tmp_path / "checkpoints" / "step_00000001.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(T.CheckpointError, match="sidecar is missing"):
+        T.load_checkpoint(tmp_path)
+
+
+def test_never_overwrites_an_existing_run(tmp_path, small_corpus):
+    config = tiny(steps=1, steps_decay=0)
+    run = T.train(config, small_corpus, tmp_path / "run")
+    before = (run / "losses.csv").read_bytes()
+    with pytest.raises(runs.OutputExistsError, match="resume"):
+        T.train(config, small_corpus, run)
+    assert (run / "losses.csv").read_bytes() == before
+    with pytest.raises(runs.OutputExistsError):
+        T.choose_run_dir(tmp_path, "run", config)
+    fresh = T.choose_run_dir(tmp_path, None, config)
+    assert fresh.parent == tmp_path and fresh.name.startswith("ukiyo_e2renaissance-") and fresh != run
+
+
+def test_too_few_images_for_batch_size_is_a_clear_error(tmp_path, small_corpus):
+    with pytest.raises(ValueError, match=r"'ukiyo_e' has 6 image\(s\) in split 'train'.*batch_size=8"):
+        T.train(tiny(batch_size=8), small_corpus, tmp_path / "run")
+    with pytest.raises(ValueError, match="'cubism' is not in the corpus"):
+        T.train(tiny(target="cubism"), small_corpus, tmp_path / "run2")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path, small_corpus):
+    run = T.train(tiny(steps=2, steps_decay=0), small_corpus, tmp_path / "run")
+    changed = Corpus(small_corpus.df.iloc[1:], small_corpus.root)
+    with pytest.raises(ValueError, match="changed since run"):
+        T.resume(run, corpus=changed)
+
+
+def test_batches_depend_only_on_seed_step_and_rank():
+    images = [torch.full((3, 10, 12), i, dtype=torch.uint8) for i in range(5)]
+    others = [torch.full((3, 12, 10), 100 + i, dtype=torch.uint8) for i in range(3)]
+    make = lambda **kw: T.UnpairedBatches(images, others, size=8, batch_size=2, seed=3, **kw)  # noqa: E731
+    one, two = make(), make()
+    for step in (5, 0, 2):  # any order
+        a1, b1 = one.batch(step)
+        a2, b2 = two.batch(step)
+        assert torch.equal(a1, a2) and torch.equal(b1, b2)
+        assert a1.shape == (2, 3, 8, 8)
+    # an epoch (max(5, 3) // 2 = 2 steps) visits distinct A images; B wraps around
+    assert one.steps_per_epoch == 2
+    seen = [i for step in range(2) for i in one.indices(step)[0]]
+    assert len(set(seen)) == 4
+    # two DDP ranks take disjoint slices of the same permutation
+    r0, r1 = make(rank=0, world_size=2), make(rank=1, world_size=2)
+    assert r0.steps_per_epoch == 1
+    assert not set(r0.indices(0)[0]) & set(r1.indices(0)[0])
+
+
+def test_image_pool_returns_history_and_round_trips():
+    pool = T.ImagePool(3, seed=0)
+    first = torch.arange(3 * 2 * 2 * 2, dtype=torch.float32).reshape(3, 2, 2, 2)
+    assert torch.equal(pool.query(first), first)  # filling: fakes pass through
+    state = pool.state_dict()
+    copy = T.ImagePool(3, seed=99)
+    copy.load_state_dict(state, torch.device("cpu"))
+    new = -torch.ones(4, 2, 2, 2)
+    out_a, out_b = pool.query(new), copy.query(new)
+    assert torch.equal(out_a, out_b)
+    # every returned image is either the new fake or one from the history
+    history = list(first)
+    for image in out_a:
+        assert torch.equal(image, new[0]) or any(torch.equal(image, h) for h in history)
+    assert torch.equal(T.ImagePool(0).query(new), new)
+
+
+def test_record_and_config_are_json_and_yaml(tmp_path, small_corpus):
+    run = T.train(tiny(steps=1, steps_decay=0), small_corpus, tmp_path / "run")
+    record = json.loads((run / "run_record.json").read_text())
+    assert record["kind"] == "translator-training" and record["config"]["source"] == "ukiyo_e"
+    assert record["total_steps"] == 1
+    shutil.rmtree(run / "checkpoints")
+    with pytest.raises(T.CheckpointError):
+        T.resume(run)
