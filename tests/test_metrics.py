@@ -1,0 +1,417 @@
+"""Unit tests of culturalstyle.metrics: FID/KID math against independent references, the reference-statistics
+cache (counted forward passes), LPIPS plumbing, ArtFID, and the evaluate() table, all with tiny fake networks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+import torch
+from PIL import Image
+
+from culturalstyle import metrics
+from culturalstyle.cache import sha256_file
+from culturalstyle.corpus import Corpus
+from culturalstyle.images import ImageError
+
+# ---------------------------------------------------------------------------------------------------------
+# independent references written here (not the library's code paths)
+
+
+def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance with scipy.linalg.sqrtm, the textbook formula."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    covmean = covmean.real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def poly_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² with KID's cubic polynomial kernel k(x, y) = (x·y / d + 1)³."""
+    d = x.shape[1]
+
+    def k(p, q):
+        return (p @ q.T / d + 1.0) ** 3
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    m, n = len(x), len(y)
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fakes: a counting feature extractor and a tiny corpus on disk
+
+
+class CountingExtractor(torch.nn.Module):
+    """uint8 N×3×H×W -> 48-d features (4×4 average-pooled colours); counts images seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        assert x.dtype == torch.uint8
+        self.images += x.shape[0]
+        self.calls += 1
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255.0, 4)
+        return (pooled.reshape(x.shape[0], -1),)
+
+
+def counting(sha: str = "w" * 64) -> tuple[metrics.FeatureExtractor, CountingExtractor]:
+    module = CountingExtractor()
+    return metrics.FeatureExtractor(module=module, weights_sha256=sha, name="counting"), module
+
+
+class MeanAbsLPIPS(torch.nn.Module):
+    """Stand-in for lpips.LPIPS: mean |a - b| over pixels, on inputs mapped to [-1, 1] like LPIPS does."""
+
+    name = "mean-abs"
+    weights_sha256 = "m" * 64
+
+    def forward(self, a, b, normalize=False):
+        if normalize:
+            a, b = a * 2 - 1, b * 2 - 1
+        return (a - b).abs().mean(dim=(1, 2, 3), keepdim=True)
+
+
+def write_image(path, rng, tint, size=48):
+    base = np.array(tint, dtype=np.float64)
+    arr = np.clip(base + rng.normal(0, 40, size=(size, size, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def make_corpus(root, rng, spec) -> Corpus:
+    """spec: {(culture, split): (count, tint)} -> a Corpus of random tinted PNGs under root."""
+    rows = []
+    for (culture, split), (count, tint) in spec.items():
+        (root / culture).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            rel = f"{culture}/{split}{i:03d}.png"
+            write_image(root / rel, rng, tint)
+            rows.append(
+                {
+                    "image_id": f"{culture}/{split}{i:03d}",
+                    "path": rel,
+                    "culture": culture,
+                    "artist": f"{culture}-artist{i % 3}",
+                    "title": "",
+                    "date": "",
+                    "source": "test",
+                    "license": "test",
+                    "split": split,
+                    "sha256": sha256_file(root / rel),
+                    "width": 48,
+                    "height": 48,
+                }
+            )
+    return Corpus(pd.DataFrame(rows), root)
+
+
+def make_translations(root, corpus, rng, source, split, tint, run="run-a") -> Corpus:
+    """Fake translations of the source images: new tinted images with provenance columns."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for _, src in corpus.filter(culture=source, split=split).df.iterrows():
+        name = src["image_id"].replace("/", "_") + ".png"
+        write_image(root / name, rng, tint, size=32)
+        rows.append(
+            {
+                "image_id": f"t/{name}",
+                "path": name,
+                "culture": "translated",
+                "artist": "",
+                "title": "",
+                "date": "",
+                "source": "",
+                "license": "",
+                "split": split,
+                "sha256": sha256_file(root / name),
+                "width": 32,
+                "height": 32,
+                "source_image_id": src["image_id"],
+                "run": run,
+                "checkpoint": "final",
+                "method": "fake",
+            }
+        )
+    trans = Corpus(pd.DataFrame(rows), root)
+    return trans
+
+
+# ---------------------------------------------------------------------------------------------------------
+# FID
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    rng = np.random.default_rng(0)
+    for n, d in [(300, 32), (60, 2048)]:  # full rank, and the rank-deficient case of small art test sets
+        x = np.abs(rng.normal(size=(n, d))).astype(np.float32)
+        assert abs(metrics.fid_from_features(x, x)) < 1e-6
+
+
+def test_fid_agrees_with_scipy_sqrtm_reference():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(400, 24))
+    b = rng.normal(size=(300, 24)) @ np.diag(np.linspace(0.5, 1.5, 24)) + 0.3
+    expected = scipy_fid(a, b)
+    assert expected > 1.0  # the sets really differ
+    assert metrics.fid_from_features(a, b) == pytest.approx(expected, abs=1e-4)
+    # also torch-fidelity on cached-style statistics
+    stats_b = metrics.fid_statistics(b)
+    assert metrics.fid_from_stats(metrics.fid_statistics(a), stats_b) == pytest.approx(expected, abs=1e-4)
+
+
+def test_isometric_projection_leaves_fid_unchanged_for_rank_deficient_sets():
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(20, 64))
+    b = rng.normal(size=(25, 64)) * 1.3 + 0.2
+    raw = fid_statistics_to_metric(
+        fid_features_to_statistics(torch.from_numpy(a)),
+        fid_features_to_statistics(torch.from_numpy(b)),
+        verbose=False,
+    )["frechet_inception_distance"]
+    za, zb = metrics.isometric_projection(a, b)
+    assert za.shape[1] <= len(a) + len(b) - 1
+    assert metrics.fid_from_features(a, b) == pytest.approx(raw, rel=1e-6)
+    # the shortcut must also hold for bootstrap resamples (duplicated rows)
+    idx_a = rng.integers(0, 20, size=(3, 20))
+    idx_b = rng.integers(0, 25, size=(3, 25))
+    reps = metrics.fid_bootstrap(a, b, idx_a, idx_b)
+    for i in range(3):
+        assert reps[i] == pytest.approx(scipy_fid(a[idx_a[i]], b[idx_b[i]]), rel=1e-4)
+
+
+def test_fid_bootstrap_ci_is_seeded_and_brackets_the_resamples():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(30, 16)), rng.normal(size=(40, 16)) + 0.5
+    one = metrics.fid_with_ci(a, b, n_bootstrap=50, seed=7)
+    two = metrics.fid_with_ci(a, b, n_bootstrap=50, seed=7)
+    other = metrics.fid_with_ci(a, b, n_bootstrap=50, seed=8)
+    assert (one.ci_low, one.ci_high) == (two.ci_low, two.ci_high)
+    assert (one.ci_low, one.ci_high) != (other.ci_low, other.ci_high)
+    assert one.ci_low < one.ci_high
+    assert np.percentile(one.replicates, 2.5) == pytest.approx(one.ci_low)
+    assert (one.n_generated, one.n_reference) == (30, 40)
+
+
+def test_fid_rejects_bad_shapes_and_tiny_sets():
+    with pytest.raises(ValueError, match="equal widths"):
+        metrics.fid_from_features(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.fid_from_features(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# KID and IS
+
+
+def test_kid_subset_size_adapts_to_small_sets():
+    assert metrics.kid_subset_size(5000, 3000) == 1000  # torch-fidelity's default where possible
+    assert metrics.kid_subset_size(40, 30) == 15
+    assert metrics.kid_subset_size(1500, 1800) == 750
+    with pytest.raises(ValueError, match="at least 4"):
+        metrics.kid_subset_size(3, 100)
+
+
+def test_kid_equals_hand_written_unbiased_mmd_on_full_sets():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(12, 8)), rng.normal(size=(12, 8)) + 0.4
+    kid = metrics.kid_with_ci(a, b, subsets=3, subset_size=12, seed=0)
+    assert kid.value == pytest.approx(poly_mmd2_unbiased(a, b), rel=1e-9)
+    assert "subset_size=12" in kid.details
+
+
+def test_kid_ci_contains_zero_for_one_distribution_and_not_for_shifted():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(60, 32)), rng.normal(size=(50, 32))
+    same = metrics.kid_with_ci(a, b, seed=1)
+    assert same.ci_low <= 0.0 <= same.ci_high
+    assert "subset_size=25" in same.details
+    shifted = metrics.kid_with_ci(a, b + 1.0, seed=1)
+    assert shifted.ci_low > 0.0
+
+
+def test_inception_score_is_refused_with_a_reason():
+    with pytest.raises(metrics.MetricUnavailableError, match="logits"):
+        metrics.inception_score(np.zeros((4, 2048)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# features and the reference-statistics cache
+
+
+def test_reference_stats_cached_and_invalidated(tmp_path):
+    rng = np.random.default_rng(6)
+    corpus = make_corpus(tmp_path / "c", rng, {("a", "test"): (6, (200, 50, 50))})
+    extractor, module = counting()
+    first = metrics.reference_stats(corpus, size=32, extractor=extractor)
+    assert module.images == 6 and not first.cached
+    expected = metrics.inception_features(
+        sorted(corpus.paths(), key=sha256_file), size=32, extractor=extractor
+    )
+    np.testing.assert_allclose(first.features, expected)
+    np.testing.assert_allclose(first.mu, expected.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(first.sigma, np.cov(expected.astype(np.float64), rowvar=False), rtol=1e-10)
+    module.images = 0
+
+    second = metrics.reference_stats(corpus, size=32, extractor=extractor)  # hit: no forward pass
+    assert module.images == 0 and second.cached and second.key == first.key
+    np.testing.assert_array_equal(second.features, first.features)
+
+    metrics.reference_stats(corpus, size=40, extractor=extractor)  # another resolution is another entry
+    assert module.images == 6
+    module.images = 0
+
+    write_image(corpus.paths()[2], rng, (10, 10, 250))  # a reference image changes
+    changed = metrics.reference_stats(corpus, size=32, extractor=extractor)
+    assert module.images == 6 and not changed.cached and changed.key != first.key
+    module.images = 0
+
+    new_weights, new_module = counting(sha="v" * 64)  # the weights change
+    metrics.reference_stats(corpus, size=32, extractor=new_weights)
+    assert new_module.images == 6
+
+
+def test_inception_features_name_a_broken_file(tmp_path):
+    good = write_image(tmp_path / "good.png", np.random.default_rng(0), (100, 100, 100))
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really")
+    extractor, _ = counting()
+    with pytest.raises(ImageError, match="broken.png"):
+        metrics.inception_features([good, bad], size=32, extractor=extractor)
+
+
+def test_inception_features_follow_input_order_and_batching(tmp_path):
+    rng = np.random.default_rng(7)
+    paths = [write_image(tmp_path / f"{i}.png", rng, (30 * i, 80, 80)) for i in range(5)]
+    extractor, module = counting()
+    batched = metrics.inception_features(paths, size=32, extractor=extractor, batch_size=2)
+    assert module.calls == 3
+    single = np.stack([metrics.inception_features([p], size=32, extractor=extractor)[0] for p in paths])
+    np.testing.assert_allclose(batched, single, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# LPIPS, ArtFID
+
+
+def test_lpips_distances_pair_sources_with_translations(tmp_path):
+    rng = np.random.default_rng(8)
+    a = write_image(tmp_path / "a.png", rng, (200, 20, 20), size=64)
+    b = write_image(tmp_path / "b.png", rng, (20, 20, 200), size=64)
+    d = metrics.lpips_distances([(a, a), (a, b)], net=MeanAbsLPIPS(), device="cpu")
+    arr_a = np.asarray(Image.open(a), np.float64) / 255
+    arr_b = np.asarray(Image.open(b), np.float64) / 255
+    assert d[0] == pytest.approx(0.0, abs=1e-7)
+    assert d[1] == pytest.approx(np.abs(2 * arr_a - 2 * arr_b).mean(), rel=1e-5)
+
+
+def test_artfid_is_the_published_formula():
+    assert metrics.artfid(0.5, 10.0) == pytest.approx(16.5)
+    assert metrics.artfid(0.0, 0.0) == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# evaluate() and compare_runs() with fakes
+
+
+@pytest.fixture
+def toy(tmp_path):
+    rng = np.random.default_rng(9)
+    spec = {
+        ("src", "train"): (8, (40, 40, 200)),
+        ("src", "test"): (8, (40, 40, 200)),
+        ("tgt", "train"): (10, (200, 60, 40)),
+        ("tgt", "test"): (8, (200, 60, 40)),
+    }
+    corpus = make_corpus(tmp_path / "corpus", rng, spec)
+    trans = make_translations(tmp_path / "trans", corpus, rng, "src", "test", (180, 60, 60))
+    return corpus, trans, rng
+
+
+def test_evaluate_table_has_metrics_baselines_and_sizes(toy):
+    corpus, trans, _ = toy
+    extractor, module = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=20, attribution=False)
+    table = metrics.evaluate(
+        trans, target="tgt", corpus=corpus, config=config, extractor=extractor, lpips_net=MeanAbsLPIPS()
+    )
+    assert list(table.columns) == metrics.RESULT_COLUMNS
+    got = set(zip(table["method"], table["metric"]))
+    for metric in ("fid", "kid", "lpips", "artfid"):
+        assert ("fake", metric) in got and ("identity", metric) in got
+    assert ("real-target", "fid") in got and ("real-target", "kid") in got
+    assert (table["source"] == "src").all() and (table["size"] == 32).all()  # inferred from translations
+    fid = table.set_index(["method", "metric"])
+    assert fid.loc[("fake", "fid"), "n_generated"] == 8 and fid.loc[("fake", "fid"), "n_reference"] == 8
+    assert fid.loc[("real-target", "fid"), "n_generated"] == 8  # 8 of the 10 train images, to match N
+    # the translations are closer to the target than the untranslated sources are
+    assert fid.loc[("fake", "fid"), "value"] < fid.loc[("identity", "fid"), "value"]
+    # ArtFID recomputed from its parts
+    lp, f = fid.loc[("fake", "lpips"), "value"], fid.loc[("fake", "fid"), "value"]
+    assert fid.loc[("fake", "artfid"), "value"] == pytest.approx((1 + lp) * (1 + f))
+    assert fid.loc[("identity", "lpips"), "value"] == 0.0
+    for metric in ("fid", "lpips", "artfid"):
+        row = fid.loc[("fake", metric)]
+        assert row["ci_low"] <= row["ci_high"] and math.isfinite(row["ci_low"])
+    assert "subset_size=4" in fid.loc[("fake", "kid"), "details"]
+    # all images went through the network once: 8 translations + 8 target test + 8 sources + 10 target train
+    assert module.images == 34
+    module.images = 0
+    again = metrics.evaluate(
+        trans, target="tgt", corpus=corpus, config=config, extractor=extractor, lpips_net=MeanAbsLPIPS()
+    )
+    assert module.images == 8  # only the translations; every reference set came from the cache
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_evaluate_refuses_unknown_sources_and_targets(toy, tmp_path):
+    corpus, trans, _ = toy
+    extractor, _ = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=0, attribution=False)
+    with pytest.raises(ValueError, match="target culture 'nope'"):
+        metrics.evaluate(trans, target="nope", corpus=corpus, config=config, extractor=extractor)
+    broken = trans.df.copy()
+    broken.loc[0, "source_image_id"] = "src/missing"
+    with pytest.raises(KeyError, match="src/missing"):
+        metrics.evaluate(
+            Corpus(broken, trans.root), target="tgt", corpus=corpus, config=config, extractor=extractor
+        )
+    with pytest.raises(FileNotFoundError, match="manifest.csv"):
+        metrics.load_translations(tmp_path)
+
+
+def test_compare_runs_side_by_side(toy, tmp_path):
+    corpus, trans, rng = toy
+    extractor, _ = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=10, kid_subsets=10, attribution=False)
+    other = make_translations(tmp_path / "trans-b", corpus, rng, "src", "test", (60, 60, 190), run="run-b")
+    kwargs = {
+        "target": "tgt",
+        "corpus": corpus,
+        "config": config,
+        "extractor": extractor,
+        "lpips_net": MeanAbsLPIPS(),
+    }
+    a = metrics.evaluate(trans, **kwargs)
+    b = metrics.evaluate(other, **kwargs)
+    wide = metrics.compare_runs([a, b])
+    assert {"run-a", "run-b", "identity", "real-target"} <= set(wide.columns.get_level_values(0))
+    fid_a = a.set_index(["method", "metric"]).loc[("fake", "fid"), "value"]
+    assert wide.loc["fid", ("run-a", "value")] == pytest.approx(fid_a)
+    assert wide.loc["fid", ("run-b", "n_generated")] == 8
+    md = metrics.report_markdown(a)
+    assert "ArtFID" in md and "fid" in md and "identity" in md
