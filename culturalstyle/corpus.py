@@ -118,7 +118,7 @@ class Corpus:
         if not manifest.exists():
             raise FileNotFoundError(f"no corpus manifest at {manifest}")
         df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-        problems_file = manifest.parent / PROBLEMS_NAME
+        problems_file = problems_path(manifest)
         problems = None
         if problems_file.exists():
             problems = pd.read_csv(problems_file, dtype=str, keep_default_na=False)
@@ -128,7 +128,7 @@ class Corpus:
         """Write the manifest (atomically) to a CSV path, or to `<dir>/manifest.csv`.
 
         Paths are rewritten relative to the manifest's folder so the saved corpus is self-contained; the
-        problems table goes to a sibling `problems.csv` when it is not empty.
+        problems table (paths rewritten likewise) goes beside it (`problems_path`) when it is not empty.
         """
         path = Path(path)
         manifest = path if path.suffix.lower() == ".csv" else path / MANIFEST_NAME
@@ -139,10 +139,8 @@ class Corpus:
             df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         if len(self.problems):
             problems = self.problems.copy()
-            problems["path"] = [
-                _relative_to(Path(p), folder) if Path(p).is_absolute() else p for p in problems["path"]
-            ]
-            with atomic_path(folder / PROBLEMS_NAME) as tmp:
+            problems["path"] = [_relative_to(self.root / p, folder) for p in problems["path"]]
+            with atomic_path(problems_path(manifest)) as tmp:
                 problems.to_csv(tmp, index=False, lineterminator="\n")
         return manifest
 
@@ -202,6 +200,13 @@ class Corpus:
     def check(self, *, verify_hashes: bool = True, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:
         """Re-validate the corpus on disk; returns a problems DataFrame (empty when all is well)."""
         return check_corpus(self, verify_hashes=verify_hashes, near_threshold=near_threshold)
+
+
+def problems_path(manifest: Path) -> Path:
+    """Where a manifest's problems table lives: `problems.csv` beside `manifest.csv`, else `<stem>.problems.csv`."""
+    manifest = Path(manifest)
+    name = PROBLEMS_NAME if manifest.name == MANIFEST_NAME else f"{manifest.stem}.problems.csv"
+    return manifest.parent / name
 
 
 def _relative_to(path: Path, folder: Path) -> str:

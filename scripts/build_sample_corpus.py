@@ -131,6 +131,21 @@ def licence_group(note: str) -> str:
     return re.sub(r"; repo-made \d+px web derivative", "", note)
 
 
+def test_composition(corpus: Corpus) -> str:
+    """One generated line per culture: test size and the artists in it (so the card stays true on rebuild)."""
+    lines = []
+    art = corpus.df[corpus.df["split"] != CONTENT_SPLIT]
+    for culture, group in art.groupby("culture"):
+        test = group[group["split"] == "test"]
+        artists = test["artist"].value_counts()
+        names = ", ".join(f"{a} ({n})" for a, n in artists.items())
+        lines.append(
+            f"- `{culture}`: {len(test)} of {len(group)} images ({len(test) / len(group):.0%}), "
+            f"{len(artists)} artist(s): {names}"
+        )
+    return "\n".join(lines)
+
+
 def dataset_card(corpus: Corpus, args: argparse.Namespace) -> str:
     df = corpus.df
     dups = find_duplicates(corpus)
@@ -171,6 +186,12 @@ unknown artists are singletons) and duplicate-safe. Content photos have split `{
 part in splitting. Because whole artists move together, a culture with few prolific artists gets a test share
 that differs from {args.test_fraction:.0%} and is made of its *other* artists (see the bias notes).
 
+## What each test split contains
+
+Artist-disjoint splits put whole artists on one side, so a test split can be a few artists only:
+
+{test_composition(corpus)}
+
 ## Counts
 
 These tables are exactly what `culturalstyle corpus summary data/sample` prints (a test checks it).
@@ -196,10 +217,11 @@ URLs, holders and pixel sizes removed; the full per-image note is in the `licens
   images are the other artists' prints: ukiyo-e test accuracy measures transfer to *other* ukiyo-e artists,
   and a "ukiyo-e style" learnt here is largely "Hiroshige/Hokusai landscape style".
 - **Impressionism** is six painters (Renoir, Monet, Degas, Manet, Gauguin, Van Gogh), pre-1900 works,
-  Impressionism and Post-Impressionism mixed.
+  Impressionism and Post-Impressionism mixed; with artist-disjoint splits its test split is one or two
+  painters (see above), so impressionism test results speak about those painters.
 - **Chinese ink** photographs often include the silk/paper tone, mountings, seals and inscriptions; a
-  classifier can separate this culture by those cues rather than by brushwork. Several images are small web
-  derivatives (a few hundred pixels).
+  classifier can separate this culture by those cues rather than by brushwork. Most files are web derivatives
+  made by the source repository (their licence notes give widths of about 300 to 960 px).
 - **Renaissance** is broad: Italian and Northern painting from the 1420s to c.1600 (plus one proto-Renaissance
   Giotto), 40+ artists, several workshop/regional attributions ("Flemish", "Netherlandish") used as artist
   labels.

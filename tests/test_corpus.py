@@ -323,6 +323,15 @@ def test_save_load_roundtrip_filter_and_hash(tmp_path):
     assert loaded.paths() == corpus.paths()
     assert loaded.manifest_hash() == corpus.manifest_hash()
     assert len(loaded.problems) == len(corpus.problems) == 3
+    assert set(loaded.problems["path"]) <= {
+        "../art/ukiyo_e/copy.png",
+        "../art/ukiyo_e/orig.png",
+        "../art/ukiyo_e/smaller.jpg",
+    }
+    corpus.save(tmp_path / "named.csv")
+    assert (tmp_path / "named.problems.csv").exists() and len(
+        Corpus.load(tmp_path / "named.csv").problems
+    ) == 3
     assert Corpus.load(manifest).df.equals(loaded.df)
     assert loaded.abspath("ukiyo_e/n0") == (tmp_path / "art/ukiyo_e/n0.jpg").resolve()
     with pytest.raises(KeyError, match="no image with image_id"):
