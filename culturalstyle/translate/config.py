@@ -79,7 +79,7 @@ class TrainConfig:
         problems = []
         if require_cultures and (not self.source or not self.target):
             problems.append("source and target cultures must both be set")
-        elif self.source == self.target:
+        elif self.source and self.source == self.target:
             problems.append(f"source and target are the same culture ({self.source!r})")
         if self.size < 4 or self.size % 4:
             problems.append(
