@@ -347,3 +347,185 @@ class ColourTextureBaseline:
 
     def fit_transform(self, x: np.ndarray, y: Any = None) -> np.ndarray:
         return self.fit(x).transform(x)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A corpus embedded into a directory (what `culturalstyle embed` writes and `culturalstyle compare` reads)
+
+META_COLUMNS = ("image_id", "culture", "artist", "split", "sha256", "path", "title", "date")
+
+
+@dataclass
+class EmbedConfig:
+    """Everything that determines an embedding run; saved as config.yaml and in the run record."""
+
+    layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    size: int = 256
+    resize_policy: str = "shorter"  # shorter (+ centre crop) | longer | native
+    statistic: str = "gram"  # gram | meanstd
+    gram_normalize: str = "positions"  # positions | positions_channels
+    normalization: str = "signed_sqrt"  # signed_sqrt | log | none
+    layer_weights: dict[str, float] = field(default_factory=dict)
+    n_components: int = 50  # PCA components of the concatenated embedding that are saved
+    batch_size: int = 8
+    baseline_bins: int = 16
+    cultures: tuple[str, ...] | None = None  # None: every culture of the corpus
+    split: tuple[str, ...] | None = None  # None: every split
+    seed: int = 0
+
+
+@dataclass
+class EmbeddingRun:
+    """An embedding directory loaded back: per-image metadata, per-layer features, baseline, PCA coordinates."""
+
+    path: Any
+    meta: Any  # pandas DataFrame, one row per image, in the row order of every array
+    features: dict[str, np.ndarray]  # layer -> N x D (Gram upper triangles or mean/std vectors)
+    baseline: np.ndarray  # N x D raw colour/texture descriptors
+    baseline_names: list[str]
+    pca: np.ndarray  # N x n_components
+    config: EmbedConfig
+    record: dict
+
+    def style_embedding(self) -> StyleEmbedding:
+        return StyleEmbedding(
+            layers=self.config.layers,
+            normalization=self.config.normalization,
+            layer_weights=self.config.layer_weights,
+            seed=self.config.seed,
+        )
+
+
+def _select(corpus: Any, config: EmbedConfig) -> Any:
+    missing = sorted(set(config.cultures or ()) - set(corpus.cultures))
+    if missing:
+        raise ValueError(f"culture(s) {missing} not in the corpus (it has {corpus.cultures})")
+    selected = corpus.filter(culture=config.cultures, split=config.split)
+    if len(selected) == 0:
+        raise ValueError(f"no images left after selecting cultures={config.cultures} split={config.split}")
+    return selected
+
+
+def embed_corpus(
+    corpus: Any,
+    out_dir: Any,
+    config: EmbedConfig | None = None,
+    *,
+    device: Any = None,
+    weights_module: Any = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> Any:
+    """Extract features of `corpus`, embed them, and write everything to the new directory `out_dir`.
+
+    Writes images.parquet (metadata), features/<layer>.npy, embedding_pca.npy (+ pca_variance.csv),
+    baseline.npy (+ baseline_features.txt), config.yaml and run_record.json. Refuses a non-empty `out_dir`.
+    """
+    import pandas as pd
+
+    from . import features as feats
+    from .configs import save_yaml
+    from .runs import new_output_dir, write_record
+
+    config = config or EmbedConfig()
+    selected = _select(corpus, config)
+    out = new_output_dir(out_dir)
+    extractor = feats.VGGFeatures(config.layers, device=device, weights_module=weights_module)
+    featureset = feats.extract(
+        selected,
+        config.layers,
+        config.size,
+        config.resize_policy,
+        config.batch_size,
+        cache,
+        statistic=config.statistic,
+        normalize=config.gram_normalize,
+        extractor=extractor,
+        progress=progress,
+    )
+    vectors = layer_vectors(featureset, config.layers)
+    (out / "features").mkdir()
+    for layer, array in vectors.items():
+        np.save(out / "features" / f"{layer}.npy", array)
+    embedding = StyleEmbedding(
+        layers=config.layers,
+        normalization=config.normalization,
+        layer_weights=config.layer_weights,
+        seed=config.seed,
+    ).fit(vectors)
+    full = embedding.transform(vectors)
+    n_components = min(config.n_components, len(full) - 1, full.shape[1])
+    pca = make_reducer("pca", n_components, config.seed).fit(full)
+    np.save(out / "embedding_pca.npy", pca.transform(full).astype(np.float32))
+    pd.DataFrame(
+        {
+            "component": np.arange(1, n_components + 1),
+            "explained_variance_ratio": pca.explained_variance_ratio_,
+        }
+    ).to_csv(out / "pca_variance.csv", index=False)
+
+    baseline = ColourTextureBaseline(
+        bins=config.baseline_bins, size=config.size, resize_policy=config.resize_policy
+    )
+    np.save(out / "baseline.npy", baseline.features(selected).astype(np.float32))
+    (out / "baseline_features.txt").write_text("\n".join(baseline.feature_names()) + "\n")
+
+    meta = selected.df[[c for c in META_COLUMNS if c in selected.df.columns]].copy()
+    meta["path"] = [str(selected.abspath(row)) for _, row in selected.df.iterrows()]
+    meta.reset_index(drop=True).to_parquet(out / "images.parquet", index=False)
+    save_yaml(config, out / "config.yaml")
+    write_record(
+        out,
+        kind="embed",
+        config=config,
+        seed=config.seed,
+        inputs={
+            "corpus_root": str(selected.root),
+            "manifest_sha256": selected.manifest_hash(),
+            "n_images": len(selected),
+            "image_sha256": dict(zip(meta["image_id"], meta["sha256"])),
+        },
+        weights={extractor.weights_name: extractor.weights_sha256},
+        extra={
+            "feature_cache": {"hits": featureset.cache_hits, "network_images": featureset.network_images},
+            "feature_config": featureset.config,
+            "device": str(extractor.device),
+        },
+    )
+    return out
+
+
+def load_embedding_dir(path: Any) -> EmbeddingRun:
+    """Read back what `embed_corpus` wrote; a clear error names a directory that is not an embedding run."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .configs import load_yaml
+    from .runs import read_record
+
+    path = Path(path)
+    needed = ["images.parquet", "config.yaml", "embedding_pca.npy", "baseline.npy", "features"]
+    missing = [name for name in needed if not (path / name).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{path} is not an embedding directory (missing {', '.join(missing)}); "
+            "create one with `culturalstyle embed CORPUS --out DIR`"
+        )
+    config = load_yaml(EmbedConfig, path / "config.yaml")
+    meta = pd.read_parquet(path / "images.parquet")
+    layer_features = {layer: np.load(path / "features" / f"{layer}.npy") for layer in config.layers}
+    for layer, array in layer_features.items():
+        if len(array) != len(meta):
+            raise ValueError(f"{path}/features/{layer}.npy has {len(array)} rows for {len(meta)} images")
+    names = (path / "baseline_features.txt").read_text().split()
+    return EmbeddingRun(
+        path,
+        meta,
+        layer_features,
+        np.load(path / "baseline.npy"),
+        names,
+        np.load(path / "embedding_pca.npy"),
+        config,
+        read_record(path),
+    )

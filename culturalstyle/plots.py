@@ -264,3 +264,35 @@ def save_figure(
             fig.savefig(tmp, format=fmt, dpi=dpi)
         paths.append(target)
     return paths
+
+
+def comparison_figures(
+    comparison: Any,
+    coords: Any,
+    cultures: Sequence[str],
+    *,
+    thumbnails: Mapping[int, Any] | None = None,
+    classifier: str = "logreg",
+) -> dict[str, Figure]:
+    """The standard figures of a `stats.compare_style_space` result, keyed by file stem.
+
+    `coords` are 2-D style-space coordinates (e.g. the first two PCA components) in the rows' order.
+    """
+    tables = comparison.tables
+    figures = {
+        "style_space": style_scatter(coords, cultures, thumbnails=thumbnails, axis_labels=("PC 1", "PC 2")),
+        "layer_separability": layer_separability(tables["classification"]),
+    }
+    distances = tables["distances"]
+    for (feature, metric), table in distances.groupby(["feature", "metric"], sort=False):
+        title = f"{metric} distance between cultures ({feature}, {int(table['n_permutations'].iloc[0])} permutations)"
+        figures[f"distances_{feature}_{metric}"] = distance_heatmap(table, title=title)
+        if len(set(table["culture_a"]) | set(table["culture_b"])) >= 3 and metric == "energy":
+            figures[f"dendrogram_{feature}_{metric}"] = culture_dendrogram(table)
+    for (feature, method), matrix in comparison.classification.confusion.items():
+        if method == classifier and feature in ("concat", "colour_baseline"):
+            figures[f"confusion_{feature}_{method}"] = confusion_matrix_plot(
+                matrix,
+                title=f"Leave-artist-out confusion, {feature} / {method} (n={int(matrix.values.sum())})",
+            )
+    return figures

@@ -47,11 +47,11 @@ def artist_groups(artists: Sequence[Any], image_ids: Sequence[Any] | None = None
     Treating every anonymous image as its own artist is the conservative choice available: it keeps known
     artists disjoint without inventing a shared "unknown" artist that would leak nothing but also split nothing.
     """
+    from .corpus import artist_known  # one definition of "unknown artist" for splits and statistics
+
     artists = pd.Series(list(artists), dtype=object)
     ids = pd.Series(range(len(artists)) if image_ids is None else list(image_ids), dtype=object).astype(str)
-    unknown = artists.isna() | artists.astype(str).str.strip().str.lower().isin(
-        ["", "unknown", "anonymous", "nan"]
-    )
+    unknown = artists.isna() | ~artists.map(artist_known).astype(bool)
     groups = artists.astype(str).where(~unknown, "unknown:" + ids)
     return groups.to_numpy(dtype=str)
 
@@ -476,13 +476,24 @@ def between_culture_distances(
 
 
 def gram_frobenius_vectors(grams: np.ndarray) -> np.ndarray:
-    """N x C x C Gram matrices as vectors whose Euclidean distances equal Frobenius distances (upper triangle,
-    off-diagonal entries scaled by sqrt 2) — half the memory of flattening the full matrices."""
+    """Gram matrices (N x C x C, or their N x C(C+1)/2 upper triangles) as vectors whose Euclidean distances
+    equal Frobenius distances: off-diagonal entries scaled by sqrt 2 — half the memory of full matrices."""
     grams = np.asarray(grams, dtype=np.float64)
-    c = grams.shape[-1]
-    rows, cols = np.triu_indices(c)
+    if grams.ndim == 3:
+        c = grams.shape[-1]
+        rows, cols = np.triu_indices(c)
+        grams = grams[:, rows, cols]
+    elif grams.ndim == 2:
+        c = int(round((np.sqrt(8 * grams.shape[1] + 1) - 1) / 2))
+        if c * (c + 1) // 2 != grams.shape[1]:
+            raise ValueError(f"{grams.shape[1]} columns are not the upper triangle of a square Gram matrix")
+        rows, cols = np.triu_indices(c)
+    else:
+        raise ValueError(
+            f"expected N x C x C Gram matrices or their upper triangles, got shape {grams.shape}"
+        )
     scale = np.where(rows == cols, 1.0, np.sqrt(2.0))
-    return grams[:, rows, cols] * scale
+    return grams * scale
 
 
 def mean_gram_distances(
@@ -493,16 +504,14 @@ def mean_gram_distances(
 ) -> pd.DataFrame:
     """Per layer: Frobenius distance between the cultures' mean Gram matrices (permutation p, bootstrap CI).
 
+    `features` maps layer -> N x C x C Gram matrices or their upper-triangle vectors (as `extract` / the
+    embedding directory store them).
+
     `relative_distance` divides by the Frobenius norm of the overall mean Gram, so layers are comparable.
     """
     tables = []
     for layer in layers or list(features):
-        grams = np.asarray(features[layer])
-        if grams.ndim != 3:
-            raise ValueError(
-                f"layer {layer}: mean Gram distances need N x C x C Gram matrices, got {grams.shape}"
-            )
-        vectors = gram_frobenius_vectors(grams)
+        vectors = gram_frobenius_vectors(features[layer])
         table = between_culture_distances(vectors, cultures, metric="mean", feature=layer, **kwargs)
         norm = float(np.linalg.norm(vectors.mean(axis=0)))
         table.insert(1, "layer", layer)
@@ -635,3 +644,83 @@ def neighbour_culture_rates(neighbours: pd.DataFrame) -> pd.DataFrame:
     out = counts.join(totals, on="query_culture").join(queries, on="query_culture")
     out["rate"] = out["count"] / out["n_neighbours"]
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The whole comparison in one call (used by `culturalstyle compare` and the notebooks)
+
+
+@dataclass
+class StyleSpaceComparison:
+    """Tidy tables of a style-space comparison, plus the classification result (for confusion figures)."""
+
+    tables: dict[str, pd.DataFrame]
+    classification: ClassificationResult
+
+
+def compare_style_space(
+    blocks: dict[str, np.ndarray],
+    meta: pd.DataFrame,
+    *,
+    baseline: np.ndarray | None = None,
+    grams: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    n_permutations: int = 999,
+    n_bootstrap: int = 1000,
+    n_splits: int = 5,
+    k: int = 5,
+    methods: Sequence[str] = METHODS,
+) -> StyleSpaceComparison:
+    """All cross-culture statistics for per-layer embedding blocks (StyleEmbedding.transform_layers).
+
+    `meta` needs image_id, culture and artist columns in the row order of the blocks. The concatenation of the
+    blocks is "concat"; the optional colour/texture `baseline` (standardised) is compared in the same tables;
+    `grams` (layer -> Gram matrices or upper triangles) adds distances between mean Gram matrices. The blocks
+    are already standardised and weighted, so the classifiers do not re-standardise (that would undo the
+    layer weights).
+    """
+    cultures = meta["culture"].astype(str).to_numpy()
+    artists = meta["artist"].to_numpy()
+    ids = meta["image_id"].astype(str).to_numpy()
+    concat = np.concatenate([np.asarray(v, dtype=np.float64) for v in blocks.values()], axis=1)
+    spaces = {"concat": concat}
+    if baseline is not None:
+        spaces["colour_baseline"] = np.asarray(baseline, dtype=np.float64)
+    common = {"seed": seed, "n_bootstrap": n_bootstrap}
+    classify = {**common, "n_splits": n_splits, "methods": methods, "image_ids": ids}
+    classify["classifier_kwargs"] = {"standardize": False}
+    results = [classify_by_layer(blocks, cultures, artists, concat=True, **classify)]
+    if baseline is not None:
+        results.append(
+            leave_artist_out(
+                spaces["colour_baseline"], cultures, artists, feature="colour_baseline", **classify
+            )
+        )
+    classification = combine_results(results)
+
+    quality, distances, spread = [], [], []
+    for name, x in spaces.items():
+        quality.append(cluster_quality(x, cultures, seed=seed, feature=name))
+        for metric in ("energy", "mmd"):
+            distances.append(
+                between_culture_distances(
+                    x, cultures, metric=metric, n_permutations=n_permutations, feature=name, **common
+                )
+            )
+        spread.append(within_culture_spread(x, cultures, feature=name, **common))
+    tables = {
+        "cluster_quality": pd.concat(quality, ignore_index=True),
+        "classification": classification.table,
+        "confusion": classification.confusion_long(),
+        "predictions": classification.predictions,
+        "distances": pd.concat(distances, ignore_index=True),
+        "spread": pd.concat(spread, ignore_index=True),
+    }
+    if grams:
+        tables["mean_gram_distances"] = mean_gram_distances(
+            grams, cultures, n_permutations=n_permutations, **common
+        )
+    neighbours = nearest_neighbours(concat, ids, cultures, artists=artists, k=k)
+    tables["neighbours"] = neighbours
+    tables["neighbour_rates"] = neighbour_culture_rates(neighbours)
+    return StyleSpaceComparison(tables, classification)

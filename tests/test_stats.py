@@ -229,3 +229,16 @@ def test_nearest_neighbours_brute_force_and_exclusions():
     assert (same > 0.9).all()
     with pytest.raises(KeyError, match="unknown query"):
         stats.nearest_neighbours(x, ids, y, queries=["nope"])
+
+
+def test_mean_gram_distance_accepts_upper_triangles():
+    rng = np.random.default_rng(6)
+    f = rng.normal(size=(12, 4, 7))
+    grams = np.einsum("ncp,ndp->ncd", f, f) / 7
+    rows, cols = np.triu_indices(4)
+    y = np.repeat(["x", "y"], 6)
+    full = stats.mean_gram_distances({"l": grams}, y, n_permutations=9, n_bootstrap=9, seed=0)
+    triu = stats.mean_gram_distances({"l": grams[:, rows, cols]}, y, n_permutations=9, n_bootstrap=9, seed=0)
+    pd.testing.assert_frame_equal(full, triu)
+    with pytest.raises(ValueError, match="not the upper triangle"):
+        stats.gram_frobenius_vectors(np.zeros((3, 7)))

@@ -1,0 +1,184 @@
+"""`culturalstyle embed` (corpus -> style-space features and embeddings) and `culturalstyle compare`
+(embedding directory -> statistics tables and figures)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _csv_list(text: str | None) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    embed = subparsers.add_parser(
+        "embed",
+        help="embed a corpus in VGG19 Gram style space (features, embeddings, colour baseline)",
+        description=(
+            "Extract VGG19 style statistics of every image of CORPUS (cached on disk by content), build the style "
+            "embedding and the colour/texture baseline, and write them with a run record to a new directory."
+        ),
+    )
+    embed.add_argument("corpus", help="manifest CSV or a directory containing manifest.csv")
+    embed.add_argument(
+        "--out", required=True, help="new output directory (an existing non-empty one is refused)"
+    )
+    embed.add_argument("--config", metavar="FILE.yaml", help="EmbedConfig YAML (options below override it)")
+    embed.add_argument("--size", type=int, help="image size in px (default 256)")
+    embed.add_argument("--resize-policy", choices=["shorter", "longer", "native"], help="default shorter")
+    embed.add_argument("--layers", help="comma-separated VGG layers (default relu1_1,...,relu5_1)")
+    embed.add_argument("--statistic", choices=["gram", "meanstd"], help="default gram")
+    embed.add_argument("--normalization", choices=["signed_sqrt", "log", "none"], help="default signed_sqrt")
+    embed.add_argument("--cultures", help="comma-separated cultures to keep (default all)")
+    embed.add_argument("--split", help="comma-separated splits to keep (default all)")
+    embed.add_argument("--batch-size", type=int, help="images per network batch (default 8)")
+    embed.add_argument("--seed", type=int, help="seed for the PCA (default 0)")
+    embed.add_argument(
+        "-p",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any EmbedConfig field",
+    )
+    embed.add_argument("--device", default=None, help="cpu, cuda, auto (default: CUDA when present)")
+    embed.add_argument(
+        "--no-cache", action="store_true", help="ignore the feature cache (recompute everything)"
+    )
+    embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    embed.add_argument("--debug", action="store_true", help="show tracebacks")
+    embed.set_defaults(handler=run_embed)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="cross-culture statistics and figures of an embedding directory",
+        description=(
+            "Cluster quality, leave-artist-out culture classification per layer (and the colour baseline), "
+            "between-culture distances with permutation p-values and bootstrap CIs, within-culture spread and "
+            "nearest neighbours; CSV tables and PNG/PDF figures go to a new DIR/compare directory."
+        ),
+    )
+    compare.add_argument("dir", help="directory written by `culturalstyle embed`")
+    compare.add_argument("--out", help="output directory (default DIR/compare, or compare-2, ... if taken)")
+    compare.add_argument("--n-permutations", type=int, default=999)
+    compare.add_argument("--n-bootstrap", type=int, default=1000)
+    compare.add_argument(
+        "--n-splits", type=int, default=5, help="artist-disjoint folds (capped at n artists)"
+    )
+    compare.add_argument("--k", type=int, default=5, help="nearest neighbours per image")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument(
+        "--thumbnails", type=int, default=2, help="thumbnails per culture in the scatter plot"
+    )
+    compare.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
+    compare.add_argument("--debug", action="store_true", help="show tracebacks")
+    compare.set_defaults(handler=run_compare)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from ..configs import apply_overrides, load_yaml
+    from ..corpus import Corpus
+    from ..embedding import EmbedConfig, embed_corpus
+
+    config = load_yaml(EmbedConfig, args.config) if args.config else EmbedConfig()
+    options = {
+        "size": args.size,
+        "resize_policy": args.resize_policy,
+        "layers": _csv_list(args.layers),
+        "statistic": args.statistic,
+        "normalization": args.normalization,
+        "cultures": _csv_list(args.cultures),
+        "split": _csv_list(args.split),
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+    }
+    for key, value in options.items():
+        if value is not None:
+            setattr(config, key, value)
+    if args.overrides:
+        config = apply_overrides(config, args.overrides)
+    corpus = Corpus.load(args.corpus)
+    out = embed_corpus(
+        corpus, args.out, config, device=args.device, cache=not args.no_cache, progress=not args.no_progress
+    )
+    print(f"embedded {corpus!r} -> {out}")
+    return 0
+
+
+def _thumbnails(meta, coords, per_culture: int, size: int = 96) -> dict[int, object]:
+    """The `per_culture` images nearest each culture's centroid in the 2-D plot (deterministic choice)."""
+    import numpy as np
+
+    from ..images import ImageError, load_image, resize_longer
+
+    chosen: dict[int, object] = {}
+    cultures = meta["culture"].astype(str).to_numpy()
+    for culture in sorted(set(cultures)):
+        rows = np.flatnonzero(cultures == culture)
+        centre = coords[rows].mean(axis=0)
+        for i in rows[np.argsort(np.linalg.norm(coords[rows] - centre, axis=1))][:per_culture]:
+            try:
+                chosen[int(i)] = np.asarray(resize_longer(load_image(meta["path"].iloc[i]), size))
+            except (ImageError, FileNotFoundError):  # images moved since embedding: plot without them
+                continue
+    return chosen
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from .. import plots
+    from ..embedding import load_embedding_dir
+    from ..runs import new_output_dir, unique_dir, write_record
+    from ..stats import compare_style_space
+
+    run = load_embedding_dir(args.dir)
+    out = new_output_dir(args.out) if args.out else unique_dir(Path(args.dir), "compare")
+    embedding = run.style_embedding().fit(run.features)
+    blocks = embedding.transform_layers(run.features)
+    from ..embedding import ColourTextureBaseline
+
+    baseline = ColourTextureBaseline(bins=run.config.baseline_bins).fit_transform(run.baseline)
+    grams = run.features if run.config.statistic == "gram" else None
+    comparison = compare_style_space(
+        blocks,
+        run.meta,
+        baseline=baseline,
+        grams=grams,
+        seed=args.seed,
+        n_permutations=args.n_permutations,
+        n_bootstrap=args.n_bootstrap,
+        n_splits=args.n_splits,
+        k=args.k,
+    )
+    for name, table in comparison.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+    coords = np.asarray(run.pca[:, :2], dtype=float)
+    thumbnails = _thumbnails(run.meta, coords, args.thumbnails) if args.thumbnails > 0 else None
+    formats = _csv_list(args.formats) or ("png",)
+    figures = plots.comparison_figures(comparison, coords, run.meta["culture"], thumbnails=thumbnails)
+    for name, fig in figures.items():
+        plots.save_figure(fig, out / name, formats)
+    write_record(
+        out,
+        kind="compare",
+        config={k: v for k, v in vars(args).items() if k != "handler"},
+        seed=args.seed,
+        inputs={
+            "embedding_dir": str(Path(args.dir).resolve()),
+            "embedding_record": run.record.get("inputs", {}),
+        },
+        weights=run.record.get("weights", {}),
+        extra={"tables": sorted(comparison.tables), "figures": sorted(figures)},
+    )
+    table = comparison.tables["classification"]
+    print(
+        table[["feature", "classifier", "n", "accuracy", "ci_low", "ci_high", "balanced_accuracy"]].to_string(
+            index=False
+        )
+    )
+    print(f"wrote {len(comparison.tables)} tables and {len(figures)} figures to {out}")
+    return 0
