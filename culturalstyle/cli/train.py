@@ -1,0 +1,84 @@
+"""`culturalstyle train`: train a CycleGAN translator between two cultures of a corpus, or resume one.
+
+    culturalstyle train --corpus data/sample --source ukiyo_e --target renaissance --preset cpu \
+        [--set key=value ...] [--name NAME] [--runs-dir runs]
+    culturalstyle train --resume runs/NAME
+
+Works under `torchrun --nproc_per_node N -m culturalstyle train ...` (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a cross-culture translator (CycleGAN), or resume an interrupted run",
+        description="Train a CycleGAN translator source <-> target; every run gets its own directory.",
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=Path("data/sample"), help="corpus folder or manifest CSV"
+    )
+    parser.add_argument("--source", help="culture A (e.g. ukiyo_e)")
+    parser.add_argument("--target", help="culture B (e.g. renaissance)")
+    parser.add_argument("--preset", default="cpu", help="smoke, cpu or paper (default: cpu)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set lambda_gram=1.0 --set steps=5000 (repeatable)",
+    )
+    parser.add_argument("--config", type=Path, help="start from a saved config.yaml instead of a preset")
+    parser.add_argument("--name", help="run name (must not exist yet); default <source>2<target>-<time>")
+    parser.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="parent folder of runs (default: runs)"
+    )
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN", help="continue this run from its newest checkpoint"
+    )
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (overrides the config)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..translate import train as T
+    from ..translate.config import TrainConfig, make_config
+
+    if args.resume:
+        if args.source or args.target or args.overrides or args.name or args.config:
+            raise ValueError(
+                "--resume continues a run with its saved config; drop --source/--target/--set/--name"
+            )
+        run = T.resume(args.resume)
+        print(f"run complete: {run}")
+        return 0
+    if not args.source or not args.target:
+        raise ValueError("--source and --target cultures are required (or --resume RUN)")
+    from ..corpus import Corpus
+
+    corpus = Corpus.load(args.corpus)
+    extra = {"source": args.source, "target": args.target}
+    if args.device:
+        extra["device"] = args.device
+    if args.no_progress:
+        extra["progress"] = False
+    if args.config:
+        from .. import configs
+
+        config = configs.apply_overrides(TrainConfig.load(args.config), args.overrides)
+        config = configs.apply_overrides(config, extra).validate()
+    else:
+        config = make_config(args.preset, args.overrides, **extra)
+    config.validate()
+    run_dir = T.choose_run_dir(args.runs_dir, args.name, config)
+    print(f"training {config.source} <-> {config.target} into {run_dir}")
+    T.train(config, corpus, run_dir)
+    print(f"run complete: {run_dir}")
+    return 0
