@@ -40,10 +40,10 @@ def write_bad_input_tree(root):
     exif = Image.Exif()
     exif[0x0112] = 6
     rng_image(4, 40, 64).save(u / "rotated.jpg", exif=exif.tobytes(), quality=90)
-    rng_image(5, 100, 100).save(u / "huge.png")  # beyond the test's pixel limit (5000)
+    rng_image(5, 64, 64).save(u / "huge.png")  # beyond the test's pixel limit (3000)
     rng_image(6, 20, 20).save(u / "small.png")
     (u / "notes.jpg").write_text("not an image, despite the name\n")
-    rng_image(7, 64, 64).save(root / "good.jpg", quality=90)
+    rng_image(7, 48, 48).save(root / "good.jpg", quality=90)
     data = (root / "good.jpg").read_bytes()
     (u / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (root / "good.jpg").unlink()
@@ -76,7 +76,7 @@ def write_bad_input_tree(root):
     return loaded, rejected
 
 
-LIMITS = ImageLimits(min_side=32, max_pixels=5000)
+LIMITS = ImageLimits(min_side=32, max_pixels=3000)
 
 
 def test_folder_import_outcome_for_every_bad_input_kind(tmp_path):
@@ -95,7 +95,7 @@ def test_folder_import_outcome_for_every_bad_input_kind(tmp_path):
     assert problems == rejected  # exactly the bad files, no spurious duplicates
     reasons = dict(zip(corpus.problems["path"], corpus.problems["reason"], strict=True))
     assert reasons["ukiyo_e/small.png"] == "too small: 20x20 px, minimum side is 32"
-    assert "100x100 = 10000 pixels exceeds the limit of 5000" in reasons["ukiyo_e/huge.png"]
+    assert "64x64 = 4096 pixels exceeds the limit of 3000" in reasons["ukiyo_e/huge.png"]
 
 
 def test_loaded_images_are_upright_rgb(tmp_path):
@@ -452,7 +452,15 @@ def test_cyclegan_import_keeps_split(tmp_path):
 
 
 # -- CLI ----------------------------------------------------------------------------------------------------------------
-def test_cli_import_check_summary(tmp_path, capsys):
+@pytest.fixture()
+def light_records(monkeypatch):
+    """Run records normally import every numeric library to log versions (seconds of CPU); not needed here."""
+    from culturalstyle import runs
+
+    monkeypatch.setattr(runs, "environment_versions", lambda: {"culturalstyle": "test"})
+
+
+def test_cli_import_check_summary(tmp_path, capsys, light_records):
     write_duplicate_tree(tmp_path / "art")
     out = tmp_path / "corpus"
     assert (
@@ -481,7 +489,7 @@ def test_cli_import_check_summary(tmp_path, capsys):
     assert "| renaissance | 12 | 0 |" in printed
 
 
-def test_cli_cyclegan_and_wikiart(tmp_path, capsys):
+def test_cli_cyclegan_and_label_check(tmp_path, capsys, light_records):
     root = tmp_path / "cg"
     for folder, seed in (("trainA", 1), ("trainB", 2)):
         (root / folder).mkdir(parents=True)
