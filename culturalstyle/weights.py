@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +122,7 @@ class Source:
     member: str = ""
     binary: bool = True  # wheel (True) or sdist (False)
     sha256_is_prefix: bool = False
-    size: int | None = None
+    size: int | None = None  # bytes, where known (informational)
 
     def describe(self) -> str:
         if self.kind == "url":
@@ -142,7 +142,6 @@ class Artifact:
     sources: tuple[Source, ...]
     build: Callable[[], nn.Module]
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- converters (file -> canonical state dict) ----------------------------------------------------------------
@@ -180,14 +179,14 @@ def _flax_trunk(file: Path, top: str, conv_indices: tuple[int, ...]) -> StateDic
     with open(file, "rb") as handle:
         tree = pickle.load(handle)  # noqa: S301 - verified by sha256 before this call
     trunk = tree[top]
+    if sorted(trunk) != sorted(f"Conv_{j}" for j in range(len(conv_indices))):
+        raise ValueError(f"{file}: expected {len(conv_indices)} convs under {top}, found {sorted(trunk)}")
     state: StateDict = {}
     for j, index in enumerate(conv_indices):
         conv = trunk[f"Conv_{j}"]
         kernel = np.asarray(conv["kernel"], dtype=np.float32)
         state[f"{index}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
         state[f"{index}.bias"] = torch.from_numpy(np.asarray(conv["bias"], dtype=np.float32).copy())
-    if len(trunk) != len(conv_indices):
-        raise ValueError(f"{file}: expected {len(conv_indices)} convs under {top}, found {sorted(trunk)}")
     return state
 
 
@@ -1002,6 +1001,15 @@ def fidelity_inception_path() -> Path:
     return target
 
 
+def inception_logits_available() -> bool:
+    """Whether the installed `inception-fid` has a real logits layer (only the torch-fidelity release file does).
+
+    The PyPI TorchScript ends at the 2048-d pool, so Inception Score must be refused, not approximated.
+    """
+    source, _, _ = _resolve("inception-fid")
+    return source.id == "torch-fidelity"
+
+
 def lpips_network(net: str = "alex", device: str | torch.device | None = None) -> nn.Module:
     """The `lpips` package's v0.1 LPIPS model with the trunk from the store; never downloads.
 
@@ -1039,10 +1047,11 @@ def describe() -> str:
     """Human-readable registry (used by `weights list --sources`)."""
     lines = []
     for art in ARTIFACTS.values():
-        lines.append(f"{art.name}: {art.description}")
+        lines.append(f"{art.name}: {art.description}" + (f". {art.notes}" if art.notes else ""))
         for source in art.sources:
             sha = source.sha256 + ("… (prefix)" if source.sha256_is_prefix else "")
-            lines.append(f"  - {source.id}: {source.describe()} sha256 {sha}")
+            size = f", {source.size:,} bytes" if source.size else ""
+            lines.append(f"  - {source.id}: {source.describe()}{size}, sha256 {sha}")
     return "\n".join(lines)
 
 
@@ -1059,6 +1068,7 @@ __all__ = [
     "fetch_many",
     "fidelity_inception_path",
     "import_file",
+    "inception_logits_available",
     "load",
     "lpips_network",
     "path",

