@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
     fetch.set_defaults(handler=_fetch)
 
-    listing = commands.add_parser("list", help="name, status, path, sha256 and size of every artifact")
+    listing = commands.add_parser(
+        "list", help="name, status, path, sha256 and size of every artifact (exit 1 unless all are verified)"
+    )
     listing.add_argument(
         "--sources", action="store_true", help="also print every artifact's sources and hashes"
     )
