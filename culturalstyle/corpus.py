@@ -718,7 +718,8 @@ def from_folder(
     license, split, culture, image_id, artist_full. Structural errors are raised before any image is
     decoded (`CorpusError`): no culture folders, an empty culture folder, a culture label outside
     `cultures`, or a metadata culture that contradicts its folder. Unusable files are skipped and listed in
-    `corpus.problems`.
+    `corpus.problems`, as are image files lying directly in `root` (other files there, such as a README or
+    the manifest itself, are ignored).
     """
     root = Path(root)
     if not root.is_dir():
@@ -743,9 +744,8 @@ def from_folder(
                         f"{metadata_csv}: row {rel} says culture {label!r} but the file is in folder {folder!r}"
                     )
     entries = []
-    for stray in sorted(p for p in root.iterdir() if _is_candidate(p)):
-        if metadata_csv is not None and stray.resolve() == Path(metadata_csv).resolve():
-            continue
+    image_suffixes = set(Image.registered_extensions())
+    for stray in sorted(p for p in root.iterdir() if _is_candidate(p) and p.suffix.lower() in image_suffixes):
         problems.append(
             (stray.name, "not in a culture folder", f"{stray.name} is not inside a culture folder; skipped")
         )

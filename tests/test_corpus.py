@@ -53,6 +53,8 @@ def write_bad_input_tree(root):
     png[at : at + 40] = bytes(b ^ 0xFF for b in png[at : at + 40])
     (u / "corrupt.png").write_bytes(bytes(png))
     (root / "good.png").unlink()
+    rng_image(10).save(root / "stray.jpg")  # an image outside any culture folder
+    (root / "README.md").write_text("# notes\n")  # not an image file: ignored
     r = root / "renaissance"
     r.mkdir()
     rng_image(9).save(r / "madonna.jpg", quality=90)
@@ -72,6 +74,7 @@ def write_bad_input_tree(root):
         "ukiyo_e/notes.jpg": "not an image",
         "ukiyo_e/truncated.jpg": "truncated",
         "ukiyo_e/corrupt.png": "corrupt",
+        "stray.jpg": "not in a culture folder",
     }
     return loaded, rejected
 
@@ -92,7 +95,7 @@ def test_folder_import_outcome_for_every_bad_input_kind(tmp_path):
     assert df.at["ukiyo_e/plain.jpg", "image_id"] == "ukiyo_e/plain"
     assert set(df["culture"]) == {"ukiyo_e", "renaissance"}
     problems = dict(zip(corpus.problems["path"], corpus.problems["kind"], strict=True))
-    assert problems == rejected  # exactly the bad files, no spurious duplicates
+    assert problems == rejected  # exactly the bad files: no spurious duplicates, README.md ignored
     reasons = dict(zip(corpus.problems["path"], corpus.problems["reason"], strict=True))
     assert reasons["ukiyo_e/small.png"] == "too small: 20x20 px, minimum side is 32"
     assert "64x64 = 4096 pixels exceeds the limit of 3000" in reasons["ukiyo_e/huge.png"]

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from culturalstyle import corpus as cm
 from culturalstyle import images
-from culturalstyle.data import CorpusDataset, UnpairedDataset
+from culturalstyle.data import CorpusDataset, UnpairedDataset, crop_tensor
 from culturalstyle.images import ImageCache
 
 SIZE = 32
@@ -125,3 +125,16 @@ def test_unpaired_dataset(tiny):
         ds.set_epoch(epoch)
         pairings.add(tuple(ds[i]["B_id"] for i in range(4)))
     assert len(pairings) > 1  # B partners change between epochs
+
+
+def test_crop_tensor():
+    image = torch.arange(3 * 6 * 8, dtype=torch.float32).reshape(3, 6, 8)
+    assert torch.equal(crop_tensor(image, 4, train=False), image[:, 1:5, 2:6])
+    generator = torch.Generator().manual_seed(0)
+    crops = [crop_tensor(image, 4, train=True, generator=generator) for _ in range(40)]
+    valid = [image[:, t : t + 4, x : x + 4] for t in range(3) for x in range(5)]
+    valid += [v.flip(-1) for v in valid]
+    assert all(any(torch.equal(c, v) for v in valid) for c in crops)
+    assert len({tuple(c.flatten().tolist()) for c in crops}) > 5
+    with pytest.raises(ValueError, match="cannot crop 7x7 from a 8x6 image"):
+        crop_tensor(image, 7, train=False)
