@@ -849,7 +849,13 @@ def _fetch_one(name: str, progress: bool, force: bool, downloads: _PackageDownlo
             continue
         _remove_other_installs(name, keep=source)
         return target
-    raise WeightsMissingError(name, "every source failed:\n" + "\n".join(failures))
+    try:  # with `force`, the file installed before is still there and intact (installs are atomic)
+        kept = path(name)
+    except WeightsError:
+        raise WeightsMissingError(name, "every source failed:\n" + "\n".join(failures)) from None
+    raise SourceError(
+        f"{name}: every source failed; the verified file {kept} is kept:\n" + "\n".join(failures)
+    )
 
 
 def _remove_other_installs(name: str, keep: Source) -> None:
