@@ -431,6 +431,27 @@ def fid_with_ci(
     return MetricValue(value, lo, hi, len(generated), len(ref_features), details, reps)
 
 
+def frechet_distance(
+    generated: Any,
+    reference: Any,
+    *,
+    size: int = 299,
+    extractor: FeatureExtractor | None = None,
+    cache: bool = True,
+    n_bootstrap: int = 0,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> MetricValue:
+    """FID between two image sets (Corpus, folder or file list); the reference side's statistics are cached.
+
+    The generated side always runs through the network; with a cache hit the reference side does not.
+    """
+    extractor = extractor or inception_extractor()
+    ref = reference_stats(reference, size=size, extractor=extractor, cache=cache, batch_size=batch_size)
+    gen = inception_features(generated, size=size, extractor=extractor, batch_size=batch_size)
+    return fid_with_ci(gen, ref, n_bootstrap=n_bootstrap, seed=seed)
+
+
 def kid_subset_size(n_a: int, n_b: int, maximum: int = KID_MAX_SUBSET) -> int:
     """Subset size for KID: torch-fidelity's 1000 when both sets allow it, else half the smaller set.
 

@@ -415,3 +415,47 @@ def test_compare_runs_side_by_side(toy, tmp_path):
     assert wide.loc["fid", ("run-b", "n_generated")] == 8
     md = metrics.report_markdown(a)
     assert "ArtFID" in md and "fid" in md and "identity" in md
+
+
+def test_culture_attribution_with_a_random_vgg(toy):
+    from culturalstyle.features import STYLE_LAYERS, VGGFeatures, random_vgg
+
+    corpus, trans, _ = toy
+    extractor, _ = counting()
+    vgg = VGGFeatures(STYLE_LAYERS, device="cpu", weights_module=random_vgg())
+    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=10)
+    table = metrics.evaluate(
+        trans,
+        target="tgt",
+        corpus=corpus,
+        config=config,
+        extractor=extractor,
+        lpips_net=MeanAbsLPIPS(),
+        attribution_model=vgg,
+    )
+    t = table.set_index(["method", "metric"])
+    # red-tinted translations of blue sources: classified as the (red) target and moved towards it
+    assert t.loc[("fake", "culture_share_target"), "value"] == 1.0
+    assert t.loc[("identity", "culture_share_target"), "value"] == 0.0
+    assert t.loc[("real-target", "culture_share_target"), "value"] == 1.0
+    assert t.loc[("identity", "gram_shift"), "value"] < 0.3 < t.loc[("fake", "gram_shift"), "value"]
+    assert abs(t.loc[("real-target", "gram_shift"), "value"] - 1.0) < 0.3
+    lo, hi = metrics.wilson_interval(8, 8)
+    assert (
+        t.loc[("fake", "culture_share_target"), "ci_low"],
+        t.loc[("fake", "culture_share_target"), "ci_high"],
+    ) == (
+        pytest.approx(lo),
+        pytest.approx(hi),
+    )
+    assert t.loc[("fake", "culture_share_target"), "n_reference"] == 18  # train images of both cultures
+
+
+def test_centroid_shift_and_wilson_interval():
+    src, tgt = np.zeros(3), np.array([2.0, 0.0, 0.0])
+    pts = np.array([[0.0, 5.0, 0.0], [2.0, -1.0, 3.0], [1.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+    np.testing.assert_allclose(metrics.centroid_shift(pts, src, tgt), [0.0, 1.0, 0.5, 1.5])
+    lo, hi = metrics.wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)  # textbook value for 0/10
+    with pytest.raises(ValueError, match="coincide"):
+        metrics.centroid_shift(pts, src, src)
