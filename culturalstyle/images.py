@@ -123,6 +123,8 @@ def _open(path: Path, max_pixels: int | None) -> Image.Image:
         raise ImageError(path, f"{NOT_AN_IMAGE}: no known image format") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(path, f"{CORRUPT}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - malformed headers can raise struct.error, IndexError, ...
+        raise ImageError(path, f"{CORRUPT}: {type(error).__name__}: {error}") from error
     limit = _pixel_limit(max_pixels)
     width, height = img.size
     if limit is not None and width * height > limit:
@@ -208,34 +210,45 @@ def load_image(
     path = Path(path)
     img = _open(path, max_pixels)
     try:
-        orientation = _orientation(img)
-        width, height = img.size
-        if min(width, height) < min_side:
-            raise ImageError(path, f"{TOO_SMALL}: {width}x{height} px, minimum side is {min_side}")
-        if max_side is not None and max(width, height) > max_side and img.format == "JPEG":
-            scale = max_side / max(width, height)
-            img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-        try:
-            if img.format == "PNG":
-                _verify_png(path)
-            img.load()
-        except OSError as error:
-            text = str(error)
-            if "truncated" in text.lower() or "premature end" in text.lower():
-                raise ImageError(path, f"{TRUNCATED}: {text}") from error
-            raise ImageError(path, f"{CORRUPT}: {text}") from error
-        except EOFError as error:
-            raise ImageError(path, f"{TRUNCATED}: unexpected end of file ({error})") from error
-        except (SyntaxError, ValueError) as error:
-            raise ImageError(path, f"{CORRUPT}: {error}") from error
-        rgb = _to_rgb8(img)
-        if orientation in _ORIENT:
-            rgb = rgb.transpose(_ORIENT[orientation])
-        if max_side is not None and max(rgb.size) > max_side:
-            rgb = resize_longer(rgb, max_side)
-        return rgb if rgb is not img else img.copy()
+        return _decode(path, img, max_side, min_side)
+    except ImageError:
+        raise
+    except MemoryError as error:
+        raise ImageError(path, f"{TOO_LARGE}: out of memory while decoding") from error
+    except Exception as error:  # noqa: BLE001 - a malformed file may raise anything inside a codec
+        raise ImageError(path, f"{CORRUPT}: {type(error).__name__}: {error}") from error
     finally:
         img.close()
+
+
+def _decode(path: Path, img: Image.Image, max_side: int | None, min_side: int) -> Image.Image:
+    """The body of `load_image` on an opened file; codec errors are classified as truncated or corrupt."""
+    orientation = _orientation(img)
+    width, height = img.size
+    if min(width, height) < min_side:
+        raise ImageError(path, f"{TOO_SMALL}: {width}x{height} px, minimum side is {min_side}")
+    if max_side is not None and max(width, height) > max_side and img.format == "JPEG":
+        scale = max_side / max(width, height)
+        img.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+    try:
+        if img.format == "PNG":
+            _verify_png(path)
+        img.load()
+    except OSError as error:
+        text = str(error)
+        if "truncated" in text.lower() or "premature end" in text.lower():
+            raise ImageError(path, f"{TRUNCATED}: {text}") from error
+        raise ImageError(path, f"{CORRUPT}: {text}") from error
+    except EOFError as error:
+        raise ImageError(path, f"{TRUNCATED}: unexpected end of file ({error})") from error
+    except (SyntaxError, ValueError) as error:
+        raise ImageError(path, f"{CORRUPT}: {error}") from error
+    rgb = _to_rgb8(img)
+    if orientation in _ORIENT:
+        rgb = rgb.transpose(_ORIENT[orientation])
+    if max_side is not None and max(rgb.size) > max_side:
+        rgb = resize_longer(rgb, max_side)
+    return rgb if rgb is not img else img.copy()
 
 
 def _scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:

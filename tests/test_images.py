@@ -212,3 +212,18 @@ def test_image_cache_default_location_and_damaged_entry(tmp_path):
     cache.entry_path(sha, 32).write_bytes(b"garbage")
     again = cache.get(tmp_path / "a.png", sha, 32)
     assert again.shape == (3, 32, 32) and cache.decodes == 2
+
+
+def test_unexpected_codec_exception_becomes_corrupt(tmp_path, monkeypatch):
+    import struct
+
+    noise(40, 40).save(tmp_path / "a.png")
+
+    def broken_load(self):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(Image.Image, "load", broken_load)
+    from PIL import PngImagePlugin
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", broken_load, raising=False)
+    assert reason_of(tmp_path / "a.png") == "corrupt: error: unpack requires a buffer of 4 bytes"
