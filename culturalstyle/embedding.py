@@ -440,6 +440,7 @@ def embed_corpus(
         cache,
         statistic=config.statistic,
         normalize=config.gram_normalize,
+        triu=True,
         extractor=extractor,
         progress=progress,
     )

@@ -388,6 +388,10 @@ def _image_stats(acts: dict[str, torch.Tensor], normalize: str) -> list[dict[str
     return per_image
 
 
+def _to_uint8(image: torch.Tensor) -> torch.Tensor:
+    return image.mul(255.0).round_().to(torch.uint8)
+
+
 def _batches(order: list[int], shapes: dict[int, tuple[int, int]], batch_size: int) -> Iterator[list[int]]:
     """Group image indices of equal shape into batches, keeping corpus order within each shape."""
     groups: dict[tuple[int, int], list[int]] = {}
@@ -408,6 +412,7 @@ def extract(
     *,
     statistic: str = "gram",
     normalize: str = "positions",
+    triu: bool = False,
     extractor: VGGFeatures | None = None,
     weights_module: nn.Sequential | None = None,
     device: str | torch.device | None = None,
@@ -416,8 +421,9 @@ def extract(
     """Style statistics of every image of `corpus` (a Corpus or a list of paths) at `layers`.
 
     Returns a FeatureSet `{layer: array}` in corpus row order: N x C x C Gram matrices (`statistic="gram"`) or
-    N x 2C channel means and stds (`"meanstd"`). Both statistics are cached together, so switching statistic
-    reuses the cache. `size`/`resize_policy` are recorded in `FeatureSet.config`.
+    N x 2C channel means and stds (`"meanstd"`). `triu=True` returns Gram matrices as their N x C(C+1)/2 upper
+    triangles (half the memory; what embeddings use). Both statistics are cached together, so switching
+    statistic reuses the cache. `size`/`resize_policy` are recorded in `FeatureSet.config`.
     """
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose one of {STATISTICS}")
@@ -453,25 +459,27 @@ def extract(
     todo = [i for i, r in enumerate(results) if r is None]
 
     if todo:
-        # Decode up front only what the network needs; memory is images (small at 256-512 px), not activations.
-        tensors: dict[int, torch.Tensor] = {}
-        iterator: Iterable[int] = todo
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(todo, desc="decode", unit="img")
-        for i in iterator:
-            tensors[i] = load_for_features(items[i].path, size, resize_policy)
-        shapes = {i: tuple(t.shape[1:]) for i, t in tensors.items()}
-        batches = list(_batches(todo, shapes, batch_size))
+        if resize_policy == "shorter" and size is not None:
+            # every image becomes size x size: decode batch by batch, memory stays one batch of images
+            batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+            pending: dict[int, torch.Tensor] = {}
+        else:
+            # shapes differ: decode first (kept as uint8) to group equal shapes into batches
+            pending = {i: _to_uint8(load_for_features(items[i].path, size, resize_policy)) for i in todo}
+            batches = list(_batches(todo, {i: tuple(t.shape[1:]) for i, t in pending.items()}, batch_size))
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="vgg19", unit="batch")
         with torch.inference_mode():
             for batch in batches:
-                x = torch.stack([tensors.pop(i) for i in batch])
-                acts = extractor(x)
+                images = [
+                    pending.pop(i).float().div_(255.0)
+                    if i in pending
+                    else load_for_features(items[i].path, size)
+                    for i in batch
+                ]
+                acts = extractor(torch.stack(images))
                 for i, stats in zip(batch, _image_stats({k: acts[k] for k in layers}, normalize)):
                     results[i] = stats
                     if cache:
@@ -480,9 +488,9 @@ def extract(
     data: dict[str, np.ndarray] = {}
     for layer in layers:
         if statistic == "gram":
-            first = results[0][f"{layer}.gram"]
-            c = int((np.sqrt(8 * first.shape[0] + 1) - 1) / 2)
-            data[layer] = from_triu(np.stack([r[f"{layer}.gram"] for r in results]), c)
+            vectors = np.stack([r[f"{layer}.gram"] for r in results])
+            c = int(round((np.sqrt(8 * vectors.shape[1] + 1) - 1) / 2))
+            data[layer] = vectors if triu else from_triu(vectors, c)
         else:
             data[layer] = np.stack([np.concatenate([r[f"{layer}.mean"], r[f"{layer}.std"]]) for r in results])
     config = {
@@ -491,6 +499,7 @@ def extract(
         "resize_policy": resize_policy,
         "statistic": statistic,
         "normalize": normalize,
+        "triu": bool(triu and statistic == "gram"),
         "weights": extractor.weights_name,
         "weights_sha256": extractor.weights_sha256,
     }

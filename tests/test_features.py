@@ -184,6 +184,10 @@ def test_extract_matches_direct_computation_and_is_deterministic(net, image_path
         image_paths, ["relu1_1", "relu3_1"], size=32, batch_size=4, cache=False, weights_module=net
     )
     np.testing.assert_array_equal(a["relu3_1"], again["relu3_1"])
+    vectors = extract(
+        image_paths, ["relu3_1"], size=32, batch_size=4, cache=False, triu=True, weights_module=net
+    )
+    np.testing.assert_array_equal(vectors["relu3_1"], features.triu_vector(a["relu3_1"]))
 
 
 def test_extract_longer_policy_keeps_aspect_and_records_policy(net, image_paths):

@@ -128,7 +128,8 @@ def test_compare_cli_writes_tables_and_figures(tiny_corpus, tmp_path, capsys):
     for stem in ("style_space", "layer_separability", "distances_concat_energy", "confusion_concat_logreg"):
         assert (compare / f"{stem}.png").exists() and (compare / f"{stem}.pdf").exists()
     assert json.loads((compare / "run_record.json").read_text())["kind"] == "compare"
-    assert main(args) == 0 and (out / "compare-2" / "classification.csv").exists()  # never overwrites
+    cheap = args[:2] + ["--n-permutations", "9", "--n-bootstrap", "9", "--thumbnails", "0", "--formats", "png"]
+    assert main(cheap) == 0 and (out / "compare-2" / "classification.csv").exists()  # never overwrites
     assert "colour_baseline" in capsys.readouterr().out
 
 
