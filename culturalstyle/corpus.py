@@ -411,6 +411,12 @@ def make_splits(
                     counts[split] += size
                     break
             assignment[g] = chosen
+        if test_fraction > 0 and len(members) == 1:
+            warnings.warn(
+                f"culture {culture!r} is one artist/duplicate group ({n_culture} images); it cannot be split "
+                "artist-disjointly and stays wholly in train",
+                stacklevel=2,
+            )
         if test_fraction > 0 and counts["test"] == 0 and len(members) >= 2:
             smallest = min(members, key=lambda g: (int(sizes[g]), group_key[g]))
             assignment[smallest] = "test"
@@ -889,6 +895,7 @@ def from_wikiart(
                     "title": title,
                     "date": date,
                     "source": f"wikiart:{rel}",
+                    "license": "unknown: WikiArt hosts public-domain and copyrighted works; check each image",
                     "split": source_splits.get(rel, ""),
                 }
             )

@@ -28,11 +28,13 @@ from culturalstyle import runs  # noqa: E402
 from culturalstyle.cache import sha256_file  # noqa: E402
 from culturalstyle.corpus import (  # noqa: E402
     CONTENT_SPLIT,
+    NEAR_DUPLICATE_BITS,
     Corpus,
     find_duplicates,
     format_summary,
     make_splits,
     markdown_table,
+    near_duplicate_pairs,
     phash,
 )
 from culturalstyle.images import load_image  # noqa: E402
@@ -157,8 +159,14 @@ def dataset_card(corpus: Corpus, args: argparse.Namespace) -> str:
         .reset_index()
     )
     size_mb = sum((corpus.root / p).stat().st_size for p in df["path"]) / 1e6
+    closest = min((d for _, _, d in near_duplicate_pairs(df["phash"].tolist(), 20)), default=None)
+    closest_text = (
+        f"the closest two images are {closest} bits apart"
+        if closest is not None
+        else "no pair within 20 bits"
+    )
     dup_text = (
-        "none found (exact sha256 or pHash within 6 bits)."
+        f"none found (exact sha256, or 64-bit pHash within {NEAR_DUPLICATE_BITS} bits; {closest_text})."
         if dups.empty
         else f"{len(dups)} pairs (make_splits keeps each pair on one side):\n\n{markdown_table(dups)}"
     )

@@ -313,6 +313,10 @@ def test_single_prolific_artist_culture_still_gets_a_test_group():
     uk = out[out["culture"] == "ukiyo_e"]
     assert set(uk["split"]) == {"train", "test"} and uk.groupby("artist")["split"].nunique().max() == 1
     assert set(uk.loc[uk["split"] == "test", "artist"]) == {"big"}
+    df.loc[df["culture"] == "ukiyo_e", "artist"] = "only one"
+    with pytest.warns(UserWarning, match="'ukiyo_e' is one artist/duplicate group"):
+        out = make(Corpus(df, "/x"), seed=0).df
+    assert set(out.loc[out["culture"] == "ukiyo_e", "split"]) == {"train"}
 
 
 # -- Corpus object --------------------------------------------------------------------------------------------------
@@ -413,6 +417,8 @@ def test_wikiart_import_with_default_and_custom_mapping(tmp_path):
     assert df.at["Post_Impressionism/vincent-van-gogh_irises-1889.jpg", "culture"] == "impressionism"
     assert df.at["Early_Renaissance/masaccio_trinity.jpg", "culture"] == "renaissance"
     assert df.at["Ukiyo_e/utagawa-hiroshige_kakegawa.jpg", "split"] == ""
+    assert wave["source"] == "wikiart:Ukiyo_e/katsushika-hokusai_the-great-wave-off-kanagawa-1831.jpg"
+    assert wave["license"].startswith("unknown")
     assert len(corpus) == 5
     assert corpus.problems[["path", "kind"]].values.tolist() == [["Cubism", "unmapped style"]]
 
