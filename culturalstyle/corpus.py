@@ -364,6 +364,12 @@ def split_groups(corpus: Corpus, near_threshold: int = NEAR_DUPLICATE_BITS) -> n
     return np.array([find(i) for i in range(len(df))])
 
 
+def _majority(labels: pd.Series) -> str:
+    """The most frequent label (ties broken alphabetically, so the result never depends on row order)."""
+    counts = labels.value_counts()
+    return min(counts.index, key=lambda label: (-counts[label], label))
+
+
 def make_splits(
     corpus: Corpus,
     test_fraction: float = 0.2,
@@ -388,9 +394,7 @@ def make_splits(
     table = sub.df.assign(group=groups)
     # Order groups by a key that does not depend on row order: the smallest sha256/image_id in the group.
     group_key = table.groupby("group")["image_id"].min()
-    home = table.groupby("group")["culture"].agg(
-        lambda s: sorted(s.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    )
+    home = table.groupby("group")["culture"].agg(_majority)
     sizes = table.groupby("group").size()
     assignment: dict[int, str] = {}
     rng = np.random.default_rng(seed)
@@ -404,9 +408,8 @@ def make_splits(
             size = int(sizes[g])
             chosen = "train"
             for split in ("test", "val"):
-                if targets[split] > 0 and abs(counts[split] + size - targets[split]) < abs(
-                    counts[split] - targets[split]
-                ):
+                gap_now = abs(counts[split] - targets[split])
+                if targets[split] > 0 and abs(counts[split] + size - targets[split]) < gap_now:
                     chosen = split
                     counts[split] += size
                     break

@@ -258,6 +258,9 @@ def synthetic_corpus(seed: int = 0) -> Corpus:
                 rows.append({"culture": culture, "artist": f"{culture}-artist{a}", "k": k})
     for k in range(10):
         rows.append({"culture": "renaissance", "artist": "unknown" if k % 2 else "", "k": 100 + k})
+    rows.append(
+        {"culture": "impressionism", "artist": "ukiyo_e-artist3", "k": 50}
+    )  # one artist, two cultures
     for k in range(4):
         rows.append({"culture": "content_photo", "artist": f"photographer{k}", "k": k, "split": "content"})
     df = pd.DataFrame(rows)
