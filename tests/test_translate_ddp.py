@@ -41,6 +41,7 @@ def _worker(
         "smoke",
         source="ukiyo_e",
         target="renaissance",
+        device="cpu",  # the gloo test runs on CPU even where CUDA exists
         steps=1,
         steps_decay=0,
         progress=False,

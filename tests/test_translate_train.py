@@ -48,6 +48,7 @@ def small_corpus(tmp_path_factory) -> Corpus:
 
 def tiny(**fields):
     base = dict(source="ukiyo_e", target="renaissance", steps=6, steps_decay=3, log_every=2, sample_every=3)
+    base.update(device="cpu")  # bit-identical resume is a CPU guarantee
     base.update(checkpoint_every=2, progress=False, tensorboard=False)
     base.update(fields)
     return make_config("smoke", **base)
@@ -250,3 +251,64 @@ def test_record_and_config_are_json_and_yaml(tmp_path, small_corpus):
     shutil.rmtree(run / "checkpoints")
     with pytest.raises(T.CheckpointError):
         T.resume(run)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_uses_mixed_precision_and_resumes(tmp_path, small_corpus):
+    config = tiny(device="cuda", steps=4, steps_decay=2, lambda_tv=0.1)
+    run = T.train(config, small_corpus, tmp_path / "run", stop_after=3)
+    record = runs.read_record(run)
+    assert record["amp"] is True and record["device"].startswith("cuda")
+    T.resume(run)
+    state = final_state(run)
+    assert state["step"] == 4 and state["scaler"]
+    rows = list(csv.DictReader(open(run / "losses.csv")))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(float(r[n])) for r in rows for n in T.LOSS_NAMES)
+
+
+def test_seed_losses_train_and_culture_gram_targets_are_cached(tmp_path, small_corpus, monkeypatch):
+    from culturalstyle.cache import cache_dir
+    from culturalstyle.features import VGGFeatures, random_vgg
+    from culturalstyle.images import ImageCache
+    from culturalstyle.translate import losses as L
+
+    vgg = random_vgg()
+    config = tiny(steps=2, steps_decay=0, lambda_gram=1.0, lambda_content=0.5, lambda_tv=0.25)
+    run = T.train(config, small_corpus, tmp_path / "run", features_module=vgg)
+    rows = list(csv.DictReader(open(run / "losses.csv")))
+    for row in rows:
+        for name in ("gram", "content", "tv"):
+            assert math.isfinite(float(row[name])) and float(row[name]) > 0, name
+        parts = sum(float(row[n]) for n in T.LOSS_NAMES[:9])
+        assert float(row["G_total"]) == pytest.approx(parts, rel=1e-4)
+    assert (
+        runs.read_record(run)["weights"]["custom"]
+        == VGGFeatures(("relu1_1",), weights_module=vgg).weights_sha256
+    )
+
+    # the target culture's mean Gram matrices, by hand: centre crops of the training images, einsum Grams
+    cached = sorted(cache_dir("targets").glob("gram-*.pt"))
+    assert len(cached) == 2
+    features = VGGFeatures(config.style_layers, device="cpu", weights_module=vgg)
+    targets = T.culture_gram_targets(small_corpus, "renaissance", config, features)
+    sub = small_corpus.filter(culture="renaissance", split="train").df
+    crops = []
+    for _, row in sub.iterrows():
+        img = ImageCache().get(small_corpus.abspath(row), row["sha256"], config.size)
+        h, w = img.shape[-2:]
+        top, left = (h - config.size) // 2, (w - config.size) // 2
+        crops.append(img[:, top : top + config.size, left : left + config.size].float() / 255)
+    with torch.no_grad():
+        acts = features(torch.stack(crops))
+    for layer in config.style_layers:
+        a = acts[layer]
+        hand = (torch.einsum("bchw,bdhw->bcd", a, a) / (a.shape[2] * a.shape[3])).mean(0)
+        assert torch.allclose(targets[layer], hand, rtol=1e-4, atol=1e-6), layer
+
+    # a second run reuses the cached targets instead of recomputing them
+    def fail(*args, **kwargs):
+        raise AssertionError("Gram targets recomputed despite the cache")
+
+    monkeypatch.setattr(L, "mean_gram", fail)
+    T.train(config, small_corpus, tmp_path / "run2", features_module=vgg)

@@ -324,13 +324,12 @@ def load_checkpoint(run_dir: str | Path, checkpoint: str | int | Path = "latest"
 # distributed helpers
 
 
-def _dist() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
+def _dist(device_type: str = "cpu") -> tuple[int, int]:
+    """(rank, world size); initialises the process group (NCCL for CUDA, else gloo) under torchrun."""
     import torch.distributed as dist
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -344,7 +343,7 @@ def choose_run_dir(runs_dir: str | Path, name: str | None, config: TrainConfig) 
     """
     import torch.distributed as dist
 
-    rank, world = _dist()
+    rank, world = _dist(default_device(config.device).type)
     chosen: list[Any] = [None]
     if rank == 0:
         if name:
@@ -400,8 +399,8 @@ class Trainer:
         self.config = config.validate()
         self.corpus = corpus
         self.run_dir = Path(run_dir)
-        self.rank, self.world_size = _dist()
         self.device = default_device(config.device)
+        self.rank, self.world_size = _dist(self.device.type)
         if self.world_size > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", self.rank)))
             torch.cuda.set_device(self.device)
@@ -449,6 +448,8 @@ class Trainer:
         self.sched_G = torch.optim.lr_scheduler.LambdaLR(self.opt_G, factor)
         self.sched_D = torch.optim.lr_scheduler.LambdaLR(self.opt_D, factor)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.phase_times: dict[str, float] | None = None  # set to {} to time the phases (benchmarks)
+        self._phase_start = 0.0
         self.pool_A = ImagePool(config.pool_size, seed=_seed_from(config.seed, "pool_A", self.rank))
         self.pool_B = ImagePool(config.pool_size, seed=_seed_from(config.seed, "pool_B", self.rank))
         self.step = 0
@@ -505,8 +506,20 @@ class Trainer:
         x = batch.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
         return x.contiguous(memory_format=self.memory_format)
 
+    def _mark(self, phase: str | None) -> None:
+        """Benchmark hook: add the time since the previous mark to `phase` (no-op unless phase_times is set)."""
+        if self.phase_times is None:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if phase is not None:
+            self.phase_times[phase] = self.phase_times.get(phase, 0.0) + now - self._phase_start
+        self._phase_start = now
+
     def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> torch.Tensor:
         """One CycleGAN update of both generators then both discriminators; returns detached loss values."""
+        self._mark(None)
         cfg = self.config
         n = real_A.shape[0]
         lam = cfg.lambda_cycle
@@ -544,7 +557,9 @@ class Trainer:
             loss_G = g_gan_AB + g_gan_BA + cycle_A + cycle_B + idt_A + idt_B + gram + content + tv
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler.scale(loss_G).backward()
+        self._mark("generators")
         self.scaler.step(self.opt_G)
+        self._mark("optimiser")
 
         for net in (self.D_A, self.D_B):
             net.requires_grad_(True)
@@ -567,10 +582,12 @@ class Trainer:
             )
         self.opt_D.zero_grad(set_to_none=True)
         self.scaler.scale(loss_D_A + loss_D_B).backward()
+        self._mark("discriminators")
         self.scaler.step(self.opt_D)
         self.scaler.update()
         self.sched_G.step()
         self.sched_D.step()
+        self._mark("optimiser")
         return (
             torch.stack(
                 [
@@ -953,7 +970,7 @@ def train(
     Returns `run_dir`. Works unchanged under `torchrun` (DistributedDataParallel, one process per device).
     """
     config = config.validate()
-    rank, world = _dist()
+    rank, world = _dist(default_device(config.device).type)
     run_dir = Path(run_dir)
     if rank == 0:
         if run_dir.exists() and any(run_dir.iterdir()):
