@@ -777,8 +777,6 @@ def evaluate(
     rows.append(_artfid_row(fid, lp, net_name, lpips_name, fid_sha, lpips_sha, label))
 
     # -- baselines -------------------------------------------------------------------------------------------
-    source_feats = None
-    floor_subset = None
     if config.baselines:
         label = {"method": IDENTITY, "run": "", "role": "baseline"}
         source_corpus = Corpus(sources.drop_duplicates("image_id"), corpus.root)
@@ -793,13 +791,16 @@ def evaluate(
         other = "train" if config.split != "train" else "test"
         floor_corpus = corpus.filter(culture=target, split=other)
         if len(floor_corpus) >= KID_MIN_IMAGES:
-            floor_stats = reference_stats(floor_corpus, size=size, extractor=extractor)
-            floor_feats = floor_stats.features
             note = f"real {target} {other} images vs {target} {config.split}"
-            if len(floor_feats) > n:
-                floor_subset = np.sort(rng.choice(len(floor_feats), n, replace=False))
-                floor_feats = floor_feats[floor_subset]
-                note += f" (random {n} of {floor_stats.n}, seed {config.seed}, to match the translations' N)"
+            if (
+                len(floor_corpus) > n
+            ):  # match the translations' N (FID depends on N); only these run Inception
+                pick = np.sort(rng.choice(len(floor_corpus), n, replace=False))
+                note += (
+                    f" (random {n} of {len(floor_corpus)}, seed {config.seed}, to match the translations' N)"
+                )
+                floor_corpus = Corpus(floor_corpus.df.iloc[pick], corpus.root)
+            floor_feats = reference_stats(floor_corpus, size=size, extractor=extractor).features
             label = {"method": REAL_TARGET, "run": "", "role": "baseline"}
             before = len(rows)
             fid_kid(floor_feats, None, **label)

@@ -62,7 +62,7 @@ def _is_run(folder: Path) -> bool:
 def _corpus_path(args: argparse.Namespace, folder: Path) -> str:
     if args.corpus:
         return args.corpus
-    for candidate in (folder, folder.parent):
+    for candidate in (folder, folder.parent, folder.parent.parent):
         record = _find_record(candidate)
         corpus = (record.get("inputs") or {}).get("corpus")
         if corpus:
