@@ -17,9 +17,11 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("corpus", help="import, check and summarise culture-labelled corpora")
     sub = parser.add_subparsers(dest="corpus_command", metavar="ACTION")
+    parser.set_defaults(handler=_usage(parser))
 
     imp = sub.add_parser("import", help="build a manifest from a folder tree, WikiArt or CycleGAN layout")
     layouts = imp.add_subparsers(dest="layout", metavar="LAYOUT")
+    imp.set_defaults(handler=_usage(imp))
 
     def common(p: argparse.ArgumentParser, default_splits: str) -> None:
         p.add_argument("root", type=Path, help="the dataset folder")
@@ -72,6 +74,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     summary = sub.add_parser("summary", help="counts per culture, artist, split and problem kind")
     summary.add_argument("corpus", type=Path, help="manifest CSV or folder holding manifest.csv")
     summary.set_defaults(handler=_summary)
+
+
+def _usage(parser: argparse.ArgumentParser):
+    """Handler for a command given without its action: print that command's help, exit 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return handler
 
 
 def _manifest_target(out: Path) -> Path:
