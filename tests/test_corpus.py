@@ -540,3 +540,5 @@ def test_cli_cyclegan_and_label_check(tmp_path, capsys, light_records):
         ]
     )
     assert code == 1 and "unknown culture label 'b'" in capsys.readouterr().err
+    assert cli_main(["corpus"]) == 2 and "ACTION" in capsys.readouterr().out
+    assert cli_main(["corpus", "import"]) == 2 and "LAYOUT" in capsys.readouterr().out
