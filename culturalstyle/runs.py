@@ -53,18 +53,15 @@ def unique_dir(parent: str | Path, name: str | None = None) -> Path:
 
 
 def environment_versions() -> dict[str, str]:
-    """Versions of the interpreter and the libraries that change numbers."""
-    versions = {
-        "culturalstyle": __version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-    }
-    for module in ("torch", "torchvision", "numpy", "pandas", "sklearn", "torch_fidelity", "lpips", "PIL"):
+    """Versions of the interpreter and the libraries that change numbers (read from metadata, no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"culturalstyle": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for dist in ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "torch-fidelity", "lpips", "pillow"):
         try:
-            mod = __import__(module)
-            versions[module] = str(getattr(mod, "__version__", "unknown"))
-        except Exception:  # noqa: BLE001 - a missing optional library is recorded, not fatal
-            versions[module] = "not installed"
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = "not installed"
     return versions
 
 
