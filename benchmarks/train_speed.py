@@ -37,6 +37,7 @@ def worker(name: str, channels_last: bool, steps: int, warmup: int, device: str,
     from culturalstyle.translate import train as T
     from culturalstyle.translate.config import make_config
 
+    rss_after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     spec = CONFIGS[name]
     config = make_config(
         spec["preset"],
@@ -91,6 +92,7 @@ def worker(name: str, channels_last: bool, steps: int, warmup: int, device: str,
         "images_per_s": 2 * config.batch_size * steps / total,
         "phase_seconds_per_step": {k: v / steps for k, v in phases.items()},
         "peak_rss_mib": peak_kib / 1024,
+        "peak_rss_after_imports_mib": rss_after_import,
         "setup_s": setup,
     }
     if trainer.device.type == "cuda":
