@@ -1,0 +1,206 @@
+"""`culturalstyle stylize`: Gatys / AdaIN style transfer of one image or a batch, to images or cultures.
+
+    culturalstyle stylize photo.jpg --style culture:ukiyo_e --corpus data/sample --method adain --out out.png
+    culturalstyle stylize content_photo --corpus data/sample --style culture:ukiyo_e --style culture:renaissance \
+        --method gatys --size 256 --out results/gatys_grid      # batch: every content x every style
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "stylize",
+        help="Gatys / AdaIN style transfer to an image, several images or a whole culture",
+        description=(
+            "Stylise CONTENT (an image, a folder of images, or a culture of --corpus such as content_photo) with "
+            "each --style (an image path, paths joined by '+' to average them, or culture:NAME for a culture's "
+            "training images). One content image and an --out ending in an image suffix writes that file; "
+            "otherwise --out is a new folder with one image per content x style, manifest.csv and run_record.json."
+        ),
+    )
+    p.add_argument("content", help="image file, folder of images, or culture name (culture:NAME) of --corpus")
+    p.add_argument(
+        "--style",
+        action="append",
+        required=True,
+        metavar="IMAGE_OR_culture:NAME",
+        help="style target; repeat for several (one output each, or one mixed output with --mix)",
+    )
+    p.add_argument(
+        "--mix",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="interpolate all --style targets into one with these weights (one per style)",
+    )
+    p.add_argument("--method", choices=("gatys", "adain"), default="gatys")
+    p.add_argument("--out", required=True, help="output image file (single content) or new output folder")
+    p.add_argument("--corpus", help="corpus folder/manifest for culture:NAME styles and culture contents")
+    p.add_argument(
+        "--split", default="train", help="split of a culture's images used as its target ('all': every row)"
+    )
+    p.add_argument("--size", type=int, default=512, help="longer side of the output in px (default 512)")
+    p.add_argument(
+        "--style-size", type=int, help="AdaIN: longer side of style images for statistics (default --size)"
+    )
+    p.add_argument(
+        "--preserve-colour",
+        "--preserve-color",
+        action="store_true",
+        dest="preserve_colour",
+        help="luminance-only transfer: keep the content's colours",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument(
+        "--force", action="store_true", help="write into an existing non-empty folder / over a file"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("Gatys")
+    g.add_argument("--steps", type=int, default=300, help="optimiser steps per pass (default 300)")
+    g.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    g.add_argument("--lr", type=float, help="learning rate (default 1.0 L-BFGS, 0.02 Adam)")
+    g.add_argument("--init", choices=("content", "style", "noise"), default="content")
+    g.add_argument("--content-weight", type=float, default=None)
+    g.add_argument("--style-weight", type=float, default=None)
+    g.add_argument("--tv-weight", type=float, default=None)
+    g.add_argument(
+        "--layer-weight",
+        action="append",
+        default=[],
+        metavar="LAYER=W",
+        help="per-layer style weight, e.g. relu1_1=0.5 (repeatable; others weigh 1)",
+    )
+    g.add_argument(
+        "--passes", type=int, default=1, help="coarse-to-fine passes (each halves the size before)"
+    )
+    g.add_argument(
+        "--patience", type=int, default=None, help="early stop after this many steps without progress"
+    )
+    g.add_argument("--seed", type=int, default=0)
+    a = p.add_argument_group("AdaIN")
+    a.add_argument("--alpha", type=float, default=1.0, help="content-style trade-off in [0, 1] (default 1)")
+    a.add_argument("--batch-size", type=int, default=4)
+    p.set_defaults(handler=run)
+
+
+def _config(args: argparse.Namespace):
+    from ..nst import AdaINConfig, GatysConfig
+
+    if args.method == "adain":
+        return AdaINConfig(
+            size=args.size,
+            style_size=args.style_size,
+            alpha=args.alpha,
+            preserve_colour=args.preserve_colour,
+            batch_size=args.batch_size,
+        )
+    layer_weights = {}
+    for item in args.layer_weight:
+        if "=" not in item:
+            raise ValueError(f"--layer-weight {item!r} is not of the form LAYER=WEIGHT")
+        layer, value = item.split("=", 1)
+        layer_weights[layer.strip()] = float(value)
+    cfg = GatysConfig(
+        size=args.size,
+        steps=args.steps,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        init=args.init,
+        layer_weights=layer_weights,
+        passes=args.passes,
+        preserve_colour=args.preserve_colour,
+        seed=args.seed,
+    )
+    for name in ("content_weight", "style_weight", "tv_weight", "patience"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, type(getattr(cfg, name))(getattr(args, name)))
+    cfg.validate()
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..corpus import Corpus
+    from ..images import save_image
+    from ..nst import AdaIN, Gatys, load_contents, parse_style, stylize_all
+    from ..nst.common import load_content
+    from ..nst.run import network_weights
+    from ..runs import new_output_dir, write_record
+
+    corpus = Corpus.load(args.corpus) if args.corpus else None
+    split = None if args.split == "all" else args.split
+    styles = [parse_style(text, corpus, split=split) for text in args.style]
+    if args.mix is not None and len(args.mix) != len(styles):
+        raise ValueError(f"--mix has {len(args.mix)} weights for {len(styles)} --style targets")
+    contents = load_contents(args.content, corpus)
+    config = _config(args)
+    model = (
+        Gatys(device=args.device, config=config)
+        if args.method == "gatys"
+        else AdaIN(device=args.device, config=config)
+    )
+    out = Path(args.out)
+    single = len(contents) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and (len(styles) == 1 or args.mix)
+    if out.suffix.lower() in IMAGE_SUFFIXES and not single:
+        raise ValueError(f"--out {out} is an image file but the run makes several outputs; give a folder")
+    progress = not args.quiet
+
+    if single:
+        if out.exists() and not args.force:
+            raise FileExistsError(f"{out} exists; choose another --out or pass --force")
+        content = contents[0]
+        x = load_content(content.path, config.size)
+        if args.method == "gatys":
+            result = model.stylize(x, styles, mix=args.mix, progress=progress)
+            image, label = result.image, result.target_label
+            extra = {
+                "steps_run": result.steps_run,
+                "stopped_early": result.stopped_early,
+                "final_loss": result.history.iloc[-1].to_dict(),
+                "seconds": round(result.seconds, 2),
+            }
+        else:
+            target = model.target(styles, args.mix, progress=progress)
+            image, label, extra = model.stylize(x, target), target.label, {}
+        save_image(image[0], out)
+        record = write_record(
+            out.parent,
+            kind=f"stylize-{args.method}",
+            config=config,
+            seed=getattr(config, "seed", None),
+            inputs={
+                "contents": {content.image_id: content.sha256},
+                "styles": [s.describe() for s in styles],
+                "mix": args.mix,
+            },
+            weights=network_weights(model),
+            extra={
+                "output": out.name,
+                "method": args.method,
+                "style_target": label,
+                "source_image_id": content.image_id,
+                **extra,
+            },
+            name=f"{out.name}.run_record.json",
+        )
+        print(
+            f"wrote {out} ({image.shape[-1]}x{image.shape[-2]}, {args.method}, style {label}); record {record}"
+        )
+        return 0
+
+    out_dir = new_output_dir(out, force=args.force)
+    translations = stylize_all(
+        contents, styles, args.method, out_dir, config, mix=args.mix, model=model, progress=progress
+    )
+    counts = translations.df.groupby("style_target").size().to_dict()
+    print(
+        f"wrote {len(translations)} images to {out_dir} (manifest.csv, run_record.json): {json.dumps(counts)}"
+    )
+    return 0

@@ -1,0 +1,320 @@
+"""Style targets for Gatys and AdaIN: one image, several images averaged, or a whole culture of a corpus.
+
+A culture-level target is what a single-image tool cannot offer: "render this photo as ukiyo-e" rather than
+"as this one print". For Gatys the target is the mean (position-normalised) Gram matrix of every style layer
+over the culture's training images; for AdaIN it is the mean of the images' relu4_1 channel means and the
+pooled (mean within-image) channel variance. A single image and an explicit list of images use the same
+formulas, so the three kinds differ only in which images they average.
+
+Targets are computed once and cached on disk under `cache_dir("targets")`, keyed by the images' sha256s, the
+resize size, the layer set and the network's weights sha256 (never by paths).
+
+Several targets can also be *mixed* with weights (`mix_gram`, `mix_adain`): for Gatys the weighted mean of the
+Gram matrices (minimising the weighted sum of per-style losses has the same minimiser), for AdaIN the weighted
+mean of means and stds (Huang & Belongie's interpolation: a weighted sum of AdaIN outputs).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..cache import atomic_path, cache_dir, sha256_file, stable_hash
+
+TARGET_CACHE_VERSION = 1
+RESIZE_POLICY = "longer"  # style images: longer side to `size`, aspect kept (no crop: a crop loses texture)
+
+
+@dataclass(frozen=True)
+class StyleSource:
+    """Which images make one style target. `kind` is "image", "images" or "culture"."""
+
+    kind: str
+    label: str
+    paths: tuple[Path, ...]
+    sha256s: tuple[str, ...]
+    image_ids: tuple[str, ...]
+    culture: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "images", "culture"):
+            raise ValueError(f"unknown style source kind {self.kind!r}")
+        if not self.paths:
+            raise ValueError(f"style target {self.label!r} has no images")
+        if not (len(self.paths) == len(self.sha256s) == len(self.image_ids)):
+            raise ValueError("paths, sha256s and image_ids must have the same length")
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe short name ("ukiyo_e", "img-wave", "3img-1a2b3c4d")."""
+        if self.kind == "culture":
+            return str(self.culture)
+        if self.kind == "image":
+            return "img-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in self.image_ids[0])[:40]
+        return f"{len(self.paths)}img-{stable_hash(sorted(self.sha256s), 8)}"
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the target for manifests and run records."""
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "culture": self.culture,
+            "n_images": len(self.paths),
+            "image_ids": list(self.image_ids),
+            "sha256s": list(self.sha256s),
+        }
+
+
+def style_image(path: str | Path) -> StyleSource:
+    """A target made of one image file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"style image {path} does not exist")
+    return StyleSource("image", f"image:{path.name}", (path,), (sha256_file(path),), (path.stem,))
+
+
+def style_images(paths: Sequence[str | Path], label: str | None = None) -> StyleSource:
+    """A target averaging several image files (each image weighs the same)."""
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1:
+        return style_image(paths[0])
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"style image {p} does not exist")
+    label = label or "images:" + ",".join(p.name for p in paths)
+    return StyleSource(
+        "images", label, tuple(paths), tuple(sha256_file(p) for p in paths), tuple(p.stem for p in paths)
+    )
+
+
+def style_culture(corpus: Any, culture: str, split: str | None = "train") -> StyleSource:
+    """A target averaging every image of `culture` in `corpus` (its `split` rows; None = all rows)."""
+    if culture not in set(corpus.df["culture"]):
+        raise ValueError(
+            f"culture {culture!r} is not in the corpus; available: {', '.join(sorted(corpus.cultures))}"
+        )
+    subset = corpus.filter(culture=culture)
+    if split is not None:
+        if "split" not in subset.df.columns:
+            raise ValueError(
+                f"the corpus has no split column; pass split=None to use every {culture!r} image"
+            )
+        chosen = corpus.filter(culture=culture, split=split)
+        if len(chosen) == 0:
+            splits = sorted(map(str, subset.df["split"].dropna().unique()))
+            raise ValueError(
+                f"culture {culture!r} has no images in split {split!r} (splits present: {splits or 'none'}); "
+                "assign splits with `culturalstyle corpus split` or pass split=None"
+            )
+        subset = chosen
+    rows = subset.df.sort_values("image_id")
+    paths = tuple(Path(subset.abspath(row)) for _, row in rows.iterrows())
+    digests = tuple(
+        str(row["sha256"])
+        if isinstance(row.get("sha256"), str) and len(row["sha256"]) == 64
+        else sha256_file(p)
+        for p, (_, row) in zip(paths, rows.iterrows())
+    )
+    label = f"culture:{culture}" + (f"[{split}]" if split else "")
+    return StyleSource("culture", label, paths, digests, tuple(map(str, rows["image_id"])), culture=culture)
+
+
+def parse_style(text: str, corpus: Any = None, split: str | None = "train") -> StyleSource:
+    """`culture:NAME` (needs `corpus`), an image path, or several image paths joined by "+" (averaged)."""
+    if text.startswith("culture:"):
+        if corpus is None:
+            raise ValueError(f"style {text!r} names a culture; give the corpus that holds it (--corpus DIR)")
+        return style_culture(corpus, text.split(":", 1)[1], split=split)
+    parts = [p for p in text.split("+") if p]
+    return style_images(parts) if len(parts) > 1 else style_image(text)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Computed targets
+
+
+@dataclass
+class GramTarget:
+    """Gatys style target: one C x C Gram matrix per style layer (float32, on CPU)."""
+
+    grams: dict[str, torch.Tensor]
+    size: int
+    normalize: str
+    label: str
+    n_images: int
+    key: str = ""
+
+
+@dataclass
+class AdaINTarget:
+    """AdaIN style target: relu4_1 channel mean and std (C each, float32, on CPU)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    size: int
+    label: str
+    n_images: int
+    key: str = ""
+
+
+def _cache_file(kind: str, key: str) -> Path:
+    return cache_dir("targets") / f"{kind}-{key}.pt"
+
+
+def _load_cached(kind: str, key: str) -> dict | None:
+    path = _cache_file(kind, key)
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed, never fatal
+        return None
+
+
+def _store(kind: str, key: str, payload: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(_cache_file(kind, key)) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def _load(path: Path, size: int) -> torch.Tensor:
+    from ..features import load_for_features
+
+    return load_for_features(path, size, RESIZE_POLICY).unsqueeze(0)
+
+
+def target_key(
+    kind: str, source: StyleSource, size: int, layers: Sequence[str], weights_sha256: str, **extra
+) -> str:
+    """Cache key: sorted image sha256s (with multiplicity), size, layers, network weights, settings."""
+    return stable_hash(
+        {
+            "v": TARGET_CACHE_VERSION,
+            "kind": kind,
+            "images": sorted(source.sha256s),
+            "size": size,
+            "resize": RESIZE_POLICY,
+            "layers": sorted(layers),
+            "weights": weights_sha256,
+            **extra,
+        },
+        length=32,
+    )
+
+
+def gram_target(
+    source: StyleSource,
+    extractor: Any,
+    size: int,
+    layers: Sequence[str],
+    *,
+    normalize: str = "positions",
+    cache: bool = True,
+    progress: bool = False,
+) -> GramTarget:
+    """Mean Gram matrices of `source`'s images at `layers` (each image resized so its longer side is `size`).
+
+    `extractor` is a `features.VGGFeatures` computing at least `layers`; its `weights_sha256` enters the key.
+    """
+    from ..features import gram
+
+    layers = tuple(layers)
+    missing = [layer for layer in layers if layer not in extractor.layers]
+    if missing:
+        raise ValueError(f"the extractor does not compute style layer(s) {missing}")
+    key = target_key("gram", source, size, layers, extractor.weights_sha256, normalize=normalize)
+    cached = _load_cached("gram", key) if cache else None
+    if cached is None:
+        sums: dict[str, torch.Tensor] = {}
+        with torch.inference_mode():
+            for path in _progress(source, progress):
+                acts = extractor(_load(path, size))
+                for layer in layers:
+                    g = gram(acts[layer], normalize)[0].cpu()
+                    sums[layer] = sums[layer] + g if layer in sums else g.clone()
+        cached = {"grams": {k: v / len(source.paths) for k, v in sums.items()}}
+        if cache:
+            _store("gram", key, cached)
+    return GramTarget(cached["grams"], size, normalize, source.label, len(source.paths), key)
+
+
+def adain_target(
+    source: StyleSource,
+    encoder: Any,
+    size: int,
+    *,
+    layer: str = "relu4_1",
+    eps: float = 1e-5,
+    cache: bool = True,
+    progress: bool = False,
+) -> AdaINTarget:
+    """relu4_1 statistics of `source`: mean of the images' channel means, sqrt of the pooled variance.
+
+    The pooled variance is the mean of the per-image (within-image) channel variances, so averaging many
+    images gives the typical texture contrast of the culture rather than the spread between images.
+    """
+    from ..features import channel_stats
+
+    key = target_key("adain", source, size, (layer,), encoder.weights_sha256, eps=eps)
+    cached = _load_cached("adain", key) if cache else None
+    if cached is None:
+        means, variances = [], []
+        with torch.inference_mode():
+            for path in _progress(source, progress):
+                mean, std = channel_stats(encoder(_load(path, size))[layer], eps=eps)
+                means.append(mean[0].cpu())
+                variances.append(std[0].cpu() ** 2 - eps)
+        pooled = torch.stack(variances).mean(0)
+        cached = {"mean": torch.stack(means).mean(0), "std": torch.sqrt(pooled + eps)}
+        if cache:
+            _store("adain", key, cached)
+    return AdaINTarget(cached["mean"], cached["std"], size, source.label, len(source.paths), key)
+
+
+def _progress(source: StyleSource, progress: bool):
+    if progress and len(source.paths) > 1:
+        from tqdm.auto import tqdm
+
+        return tqdm(source.paths, desc=f"target {source.label}", unit="img")
+    return source.paths
+
+
+def _check_mix(targets: Sequence[Any], weights: Sequence[float] | None) -> list[float]:
+    if not targets:
+        raise ValueError("no style targets to mix")
+    if weights is None:
+        return [1.0 / len(targets)] * len(targets)
+    if len(weights) != len(targets):
+        raise ValueError(f"{len(weights)} mixing weights for {len(targets)} style targets")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"mixing weights must be non-negative with a positive sum, got {list(weights)}")
+    total = float(sum(weights))
+    return [float(w) / total for w in weights]
+
+
+def mix_gram(targets: Sequence[GramTarget], weights: Sequence[float] | None = None) -> GramTarget:
+    """Weighted mean of Gram targets (weights normalised to sum 1)."""
+    w = _check_mix(targets, weights)
+    if len(targets) == 1:
+        return targets[0]
+    layers = list(targets[0].grams)
+    grams = {layer: sum(wi * t.grams[layer] for wi, t in zip(w, targets)) for layer in layers}
+    label = " + ".join(f"{wi:.2g}*{t.label}" for wi, t in zip(w, targets))
+    return GramTarget(grams, targets[0].size, targets[0].normalize, label, sum(t.n_images for t in targets))
+
+
+def mix_adain(targets: Sequence[AdaINTarget], weights: Sequence[float] | None = None) -> AdaINTarget:
+    """Weighted mean of AdaIN means and stds (equals the weighted sum of the AdaIN outputs)."""
+    w = _check_mix(targets, weights)
+    if len(targets) == 1:
+        return targets[0]
+    mean = sum(wi * t.mean for wi, t in zip(w, targets))
+    std = sum(wi * t.std for wi, t in zip(w, targets))
+    label = " + ".join(f"{wi:.2g}*{t.label}" for wi, t in zip(w, targets))
+    return AdaINTarget(mean, std, targets[0].size, label, sum(t.n_images for t in targets))
