@@ -354,6 +354,8 @@ def reproduce(
         params = dict(resolved[notebook.stem])
         if "results_dir" in declared[notebook.stem]:
             params["results_dir"] = str(out_dir)
+        if force and "overwrite" in declared[notebook.stem]:
+            params["overwrite"] = True  # --name NAME --force: the notebook may replace its own outputs
         if failure is not None:
             result.notebooks.append(NotebookResult(notebook.stem, "not run", None, params))
             continue

@@ -1,0 +1,707 @@
+"""Write the study notebooks (notebooks/<n>_<name>.ipynb) from the cell sources below.
+
+The notebooks are generated so that their code is reviewable here as plain Python text and stays in sync:
+edit this file, run `python scripts/make_notebooks.py`, commit both. Each notebook has a cell tagged
+`parameters` (papermill) whose defaults are documented inline; every computation is a call into the
+`culturalstyle` package; figures go to `<results_dir>/<notebook>/figures/` (PNG + PDF) and tables to
+`.../tables/` (CSV) through `culturalstyle.study.Outputs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+COMMON = [
+    ("results_dir", "None", "study output folder, None: results/notebooks/<timestamp>"),
+    ("overwrite", "False", "replace this notebooks outputs in results_dir (set by reproduce --force)"),
+    ("corpus", "None", "corpus folder or manifest.csv, None: the bundled sample (data/sample)"),
+    ("seed", "0", "seed of every random choice (splits of CV folds, permutations, bootstrap, training)"),
+]
+SPACE = [
+    (
+        "cultures",
+        "None",
+        "cultures to compare, None: every art culture of the corpus (content photos excluded)",
+    ),
+    ("layers", "None", "VGG19 style layers, None: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"),
+    ("image_size", "256", "shorter image side for the VGG19 style statistics (px)"),
+    ("batch_size", "8", "images per VGG19 forward pass"),
+]
+TRANSLATOR = [
+    ("source", '"ukiyo_e"', "culture A of the translator"),
+    ("target", '"renaissance"', "culture B of the translator"),
+    (
+        "preset",
+        '"smoke"',
+        "TrainConfig preset: smoke (tests, minutes), cpu (overnight on a CPU), paper (GPU)",
+    ),
+    ("overrides", "{}", 'TrainConfig fields to change, e.g. {"steps": 200, "lambda_gram": 1.0}'),
+    (
+        "runs_root",
+        "None",
+        "where translator runs live, None: the cache translators/ (reused across studies)",
+    ),
+]
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text.strip())
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(text.strip())
+
+
+def parameters_cell(params: list[tuple[str, str, str]]) -> nbformat.NotebookNode:
+    for name, _, doc in params:  # papermill's parameter parser rejects lines with a second "="
+        if "=" in doc:
+            raise ValueError(f"the documentation of parameter {name!r} must not contain '=': {doc!r}")
+    width = max(len(f"{n} = {v}") for n, v, _ in params)
+    lines = [
+        "# Parameters (papermill: -p NAME VALUE; culturalstyle reproduce: notebooks/params/<profile>.yaml)"
+    ]
+    lines += [f"{f'{n} = {v}':<{width}}  # {doc}" for n, v, doc in params]
+    cell = code("\n".join(lines))
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+def setup_cell(name: str, params: list[tuple[str, str, str]], imports: str) -> nbformat.NotebookNode:
+    names = ", ".join(f'"{n}"' for n, _, _ in params)
+    return code(
+        f"""
+{imports.strip()}
+
+from culturalstyle import study
+
+PARAMETERS = {{name: globals()[name] for name in [{names}]}}
+out = study.Outputs(results_dir, "{name}", overwrite=overwrite)
+print("outputs:", out.folder)
+"""
+    )
+
+
+def notebook(name: str, title: str, params: list, imports: str, cells: list) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [md(title), parameters_cell(params), setup_cell(name, params, imports), *cells]
+    nb.cells.append(code("out.record(PARAMETERS)\nprint('done:', out.folder)"))
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------------- 1
+
+
+def corpus_overview() -> nbformat.NotebookNode:
+    params = COMMON + [
+        ("cultures", "None", "cultures to include, None: every art culture of the corpus"),
+        ("n_examples", "6", "example images per culture in the sample grid"),
+        ("thumb_size", "128", "size of the grids images (px)"),
+        (
+            "verify_hashes",
+            "True",
+            "re-hash every file in the problems report (slower, catches changed files)",
+        ),
+    ]
+    return notebook(
+        "1_corpus_overview",
+        """
+# 1 · Corpus overview
+
+What the study is made of: counts per culture, artist and split, the periods covered, example images per
+culture, and the problems report (unreadable files, duplicates, hash mismatches). Small or unbalanced
+cultures limit every later statistic, so read these numbers first.
+""",
+        params,
+        """
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from culturalstyle.corpus import summarize
+""",
+        [
+            code(
+                """
+corp = study.load_corpus(corpus, cultures)
+print(corp)
+summary = summarize(corp)
+for name, table in summary.items():
+    out.table(table, f"{name}")
+    print(f"\\n{name}:")
+    display(table)
+"""
+            ),
+            md("## Images per culture and split, and images per artist"),
+            code(
+                """
+counts = summary["cultures"].set_index("culture")
+split_columns = [c for c in counts.columns if c.startswith("n_") and c not in ("n_images", "n_artists")]
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+counts[split_columns].plot.bar(stacked=True, ax=axes[0])
+axes[0].set_ylabel("images")
+axes[0].set_title(f"Images per culture and split (n={len(corp)})")
+artists = summary["artists"]
+per_artist = [artists.loc[artists["culture"] == c, "n_images"].to_numpy() for c in counts.index]
+axes[1].boxplot(per_artist, showfliers=True)
+axes[1].set_xticks(range(1, len(counts) + 1), counts.index, rotation=20)
+axes[1].set_yscale("log")
+axes[1].set_ylabel("images per artist")
+axes[1].set_title("Images per artist (few prolific artists = weaker leave-artist-out tests)")
+fig.tight_layout()
+out.figure(fig, "counts")
+"""
+            ),
+            md("## Periods (dates parsed from the free-text `date` column)"),
+            code(
+                """
+years = corp.df.assign(year=corp.df["date"].map(study.parse_year))
+dated = years.groupby("culture")["year"].agg(n_dated="count", first="min", median="median", last="max")
+dated["n_images"] = years.groupby("culture").size()
+dated = dated.reset_index()
+out.table(dated, "periods")
+display(dated)
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for i, (culture, group) in enumerate(years.dropna(subset=["year"]).groupby("culture")):
+    ax.scatter(group["year"], np.full(len(group), i) + np.random.default_rng(seed).uniform(-0.2, 0.2, len(group)), s=8)
+ax.set_yticks(range(len(dated)), [f"{c} (n={n})" for c, n in zip(dated["culture"], dated["n_dated"])])
+ax.set_xlabel("year")
+ax.set_title("Dated works per culture")
+fig.tight_layout()
+out.figure(fig, "periods")
+"""
+            ),
+            md("## Example images per culture (random, seeded)"),
+            code(
+                """
+examples = study.sample_rows(corp, n_examples, seed=seed)
+rows, labels = [], []
+for culture, group in examples.groupby("culture", sort=True):
+    rows.append([corp.abspath(r) for _, r in group.iterrows()])
+    labels.append(f"{culture}\\n(n={int((corp.df['culture'] == culture).sum())})")
+fig = study.image_grid(rows, row_labels=labels, size=thumb_size, title="Examples per culture")
+out.figure(fig, "examples")
+out.table(examples[["image_id", "culture", "artist", "title", "date", "split"]], "examples")
+"""
+            ),
+            md("## Problems report"),
+            code(
+                """
+problems = corp.check(verify_hashes=verify_hashes)
+out.table(problems, "problems")
+print(f"{len(problems)} problem(s) in {len(corp)} images")
+display(problems.head(20))
+"""
+            ),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- 2
+
+
+def style_space() -> nbformat.NotebookNode:
+    params = (
+        COMMON
+        + SPACE
+        + [
+            (
+                "normalization",
+                '"signed_sqrt"',
+                "entry-wise normalisation of Gram entries: signed_sqrt, log, none",
+            ),
+            ("tsne", "False", "also compute a t-SNE map (slower, cannot place new images)"),
+            ("n_permutations", "999", "permutations per distance p-value"),
+            ("n_bootstrap", "1000", "bootstrap resamples per confidence interval"),
+            ("cv_splits", "5", "artist-disjoint cross-validation folds"),
+            ("k_neighbours", "5", "nearest neighbours per image"),
+            ("thumb_size", "96", "thumbnail size in the explorer and the neighbour grids (px)"),
+            (
+                "show_explorer",
+                "True",
+                "display the interactive explorer in the notebook (it is always saved)",
+            ),
+        ]
+    )
+    return notebook(
+        "2_style_space",
+        """
+# 2 · Style space
+
+Every artwork becomes a vector of VGG19 Gram statistics (Gatys et al.'s style representation). How well do
+culture labels cluster in this space, can a classifier tell cultures apart **across artists** (leave-artist-out,
+so it cannot just recognise painters), which layers carry the difference, and how far apart are the cultures
+(permutation p-values, bootstrap CIs)? Every result is compared with a network-free colour/texture baseline.
+""",
+        params,
+        """
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from culturalstyle import explorer, plots, stats
+from culturalstyle.embedding import ColourTextureBaseline
+""",
+        [
+            code(
+                """
+corp = study.load_corpus(corpus, cultures)
+space = study.build_style_space(
+    corp, layers=layers, size=image_size, batch_size=batch_size, normalization=normalization, tsne=tsne, seed=seed
+)
+print(f"{len(corp)} images, {len(corp.cultures)} cultures; features: {space.features.network_images} computed, "
+      f"{space.features.cache_hits} from the cache")
+baseline = ColourTextureBaseline(size=image_size).fit_transform(ColourTextureBaseline(size=image_size).features(corp))
+"""
+            ),
+            md(
+                "## All statistics (cluster quality, leave-artist-out accuracy, distances, spread, neighbours)"
+            ),
+            code(
+                """
+comparison = stats.compare_style_space(
+    space.blocks,
+    corp.df,
+    baseline=baseline,
+    grams=dict(space.features),
+    seed=seed,
+    n_permutations=n_permutations,
+    n_bootstrap=n_bootstrap,
+    n_splits=cv_splits,
+    k=k_neighbours,
+)
+for name, table in comparison.tables.items():
+    out.table(table, name)
+display(comparison.tables["cluster_quality"])
+display(comparison.tables["classification"])
+"""
+            ),
+            md("## Figures: 2-D map, per-layer separability, distances, dendrogram, confusion matrices"),
+            code(
+                """
+main_map = f"{study.ALL_LAYERS} · PCA"
+figures = plots.comparison_figures(comparison, space.coords[main_map], corp.df["culture"])
+for name, fig in figures.items():
+    out.figure(fig, name)
+for name, xy in space.coords.items():
+    if name != main_map and name.startswith(study.ALL_LAYERS):
+        out.figure(plots.style_scatter(xy, corp.df["culture"], title=f"Style space, {name}"), "style_space_tsne")
+plt.show()
+"""
+            ),
+            md("## Nearest neighbours across cultures"),
+            code(
+                """
+cross = stats.nearest_neighbours(
+    space.vectors, corp.df["image_id"], corp.df["culture"], artists=corp.df["artist"], k=4, other_cultures_only=True
+)
+out.table(cross, "cross_culture_neighbours")
+queries = study.sample_rows(corp, 1, seed=seed)["image_id"].tolist()
+rows, labels = [], []
+for query in queries:
+    hits = cross[cross["query_id"] == query].sort_values("rank")
+    rows.append([corp.abspath(query)] + [corp.abspath(i) for i in hits["neighbour_id"]])
+    labels.append(corp.df.set_index("image_id").loc[query, "culture"])
+fig = study.image_grid(rows, row_labels=labels, col_labels=["query"] + [f"neighbour {i}" for i in range(1, 5)],
+                       size=thumb_size, title="Most similar works of other cultures (style space)")
+out.figure(fig, "cross_culture_neighbours")
+"""
+            ),
+            md("## Interactive explorer (hover for the work, click the legend to hide a culture)"),
+            code(
+                """
+layout = explorer.from_corpus(corp, space.coords, thumb_size=thumb_size, title="Style space")
+explorer.save_explorer(layout, out.file("explorer.html"), overwrite=overwrite)
+if show_explorer:
+    explorer.show_explorer(layout)
+"""
+            ),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- 3
+
+
+def train_translator() -> nbformat.NotebookNode:
+    params = COMMON + TRANSLATOR
+    return notebook(
+        "3_train_translator",
+        """
+# 3 · Train a cross-culture translator
+
+A CycleGAN between two cultures. The run is keyed by its configuration and the corpus: if it exists it is
+reused (or resumed when it was interrupted), so re-running the study does not train again. Loss curves and the
+run's sample grids (source | translation | reconstruction) show how training went.
+""",
+        params,
+        """
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+from PIL import Image
+
+from culturalstyle import runs
+from culturalstyle.translate import TrainConfig
+""",
+        [
+            code(
+                """
+corp = study.load_corpus(corpus, [source, target])
+run_dir, status = study.translator_run(
+    corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
+)
+config = TrainConfig.load(run_dir / "config.yaml")
+print(f"{status}: {run_dir}")
+study.write_json(out.file("translator_run.json"), {"run_dir": str(run_dir), "status": status})
+record = runs.read_record(run_dir)
+summary = pd.DataFrame(
+    [{"run_dir": str(run_dir), "status": status, "source": source, "target": target, "preset": preset,
+      "size": config.size, "ngf": config.ngf, "n_blocks": config.n_blocks,
+      "total_steps": record.get("total_steps"), **{f"n_{k}": v for k, v in record["inputs"].get("counts", {}).items()}}]
+)
+out.table(summary, "run")
+display(summary)
+"""
+            ),
+            md("## Loss curves"),
+            code(
+                """
+losses = pd.read_csv(run_dir / "losses.csv")
+out.table(losses, "losses")
+fig = study.loss_curves(losses, title=f"{source} ↔ {target}, preset {preset} ({len(losses)} logged steps)")
+out.figure(fig, "loss_curves")
+plt.show()
+"""
+            ),
+            md(
+                "## Sample grids at the last step (rows: fixed images; columns: source | translation | reconstruction)"
+            ),
+            code(
+                """
+for direction in ("A2B", "B2A"):
+    grids = sorted((run_dir / "samples").glob(f"step_*_{direction}.png"))
+    if not grids:
+        print("no sample grid for", direction)
+        continue
+    image = Image.open(grids[-1])
+    fig, ax = plt.subplots(figsize=(4, 4 * image.height / image.width))
+    ax.imshow(image, interpolation="nearest")
+    ax.axis("off")
+    a, b = (source, target) if direction == "A2B" else (target, source)
+    ax.set_title(f"{a} → {b} ({grids[-1].stem.split('_')[1].lstrip('0') or 0} steps)")
+    out.figure(fig, f"samples_{direction}")
+plt.show()
+"""
+            ),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- 4
+
+
+def evaluate_translation() -> nbformat.NotebookNode:
+    params = (
+        COMMON
+        + TRANSLATOR
+        + [
+            ("split", '"test"', "images translated and reference split for FID/KID"),
+            ("directions", '["A2B", "B2A"]', "translation directions to evaluate"),
+            ("baselines", '["adain"]', "style-transfer baselines on the same images: adain, gatys (slow)"),
+            ("baseline_size", "None", "resolution of the baselines (px), None: the translators"),
+            ("n_bootstrap", "200", "bootstrap resamples for the FID/LPIPS confidence intervals"),
+            ("image_size", "256", "image side for the style space used to find the nearest real target"),
+            ("batch_size", "8", "images per VGG19 forward pass"),
+            ("grid_examples", "4", "rows of the side-by-side grids"),
+        ]
+    )
+    return notebook(
+        "4_evaluate_translation",
+        """
+# 4 · Evaluate translations
+
+Does a translation look like the target culture (FID, KID, culture attribution by the style-space
+classifier) and does it keep its source's content (LPIPS)? ArtFID combines both. Baselines in the same table:
+the untranslated images ("do nothing"), real target images of another split (the floor at this N), and
+culture-level style transfer (AdaIN; Gatys on request). Small N makes FID biased and noisy: read the CIs.
+""",
+        params,
+        """
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from culturalstyle import metrics
+from culturalstyle.features import extract
+""",
+        [
+            code(
+                """
+corp = study.load_corpus(corpus, [source, target])
+run_dir, status = study.translator_run(
+    corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
+)
+print(f"translator {status}: {run_dir}")
+evaluation, translations = study.evaluate_translator(
+    corp,
+    run_dir,
+    out.folder,
+    directions=directions,
+    split=split,
+    baselines=baselines,
+    baseline_size=baseline_size,
+    config=metrics.EvaluationConfig(split=split, n_bootstrap=n_bootstrap, seed=seed),
+    overwrite=overwrite,
+)
+out.table(evaluation, "evaluation")
+wide = metrics.compare_runs([evaluation])
+wide.columns = [" | ".join(map(str, c)) for c in wide.columns]
+out.table(wide.reset_index(), "evaluation_wide")
+display(evaluation[["metric", "method", "role", "source", "target", "value", "ci_low", "ci_high", "n_generated", "n_reference"]])
+"""
+            ),
+            md("## FID and LPIPS per method and direction"),
+            code(
+                """
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for ax, metric in zip(axes, ("fid", "lpips")):
+    rows = evaluation[evaluation["metric"] == metric].reset_index(drop=True)
+    labels = [f"{r.method}/{r.role}\\n{r.source}→{r.target}" for r in rows.itertuples()]
+    err = [rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]]
+    ax.bar(range(len(rows)), rows["value"], yerr=err, capsize=3, color="tab:blue")
+    ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set_title(f"{metric.upper()} (95% CI; n={int(rows['n_generated'].max()) if len(rows) else 0} per set)")
+fig.tight_layout()
+out.figure(fig, "fid_lpips")
+plt.show()
+"""
+            ),
+            md("## Side by side: source | translation | nearest real target (style space)"),
+            code(
+                """
+space = study.build_style_space(corp, size=image_size, batch_size=batch_size, seed=seed)
+for name, trans in translations.items():
+    if not name.startswith("cyclegan"):
+        continue
+    rows_df = trans.df.head(grid_examples)
+    subset = type(trans)(rows_df, trans.root)
+    feats = extract(subset, space.features.config["layers"], size=image_size, batch_size=batch_size)
+    tgt = rows_df["culture"].iloc[0]
+    nearest = study.nearest_real(space, feats, tgt)
+    grid = [[corp.abspath(s), subset.abspath(r), corp.abspath(n)]
+            for s, (_, r), n in zip(rows_df["source_image_id"], rows_df.iterrows(), nearest)]
+    fig = study.image_grid(grid, col_labels=["source", "translation", f"nearest real {tgt}"], size=128,
+                           title=name)
+    out.figure(fig, f"side_by_side_{name}")
+plt.show()
+"""
+            ),
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- 5
+
+
+def cultural_differences() -> nbformat.NotebookNode:
+    params = (
+        COMMON
+        + SPACE
+        + TRANSLATOR
+        + [
+            ("split", '"test"', "split of the translated images"),
+            ("cv_splits", "5", "artist-disjoint cross-validation folds"),
+            ("n_permutations", "999", "permutations per p-value"),
+            ("n_bootstrap", "1000", "bootstrap resamples per confidence interval"),
+            ("k_neighbours", "5", "real neighbours voting on a translations culture"),
+            (
+                "evaluation_csv",
+                "None",
+                "evaluation table of notebook 4, None: <results_dir>/4_evaluate_translation",
+            ),
+            ("thumb_size", "80", "thumbnail size in the explorer (px)"),
+            (
+                "show_explorer",
+                "True",
+                "display the interactive explorer in the notebook (it is always saved)",
+            ),
+        ]
+    )
+    return notebook(
+        "5_cultural_differences",
+        """
+# 5 · Cultural differences: the synthesis
+
+1. **Which style statistics separate the cultures?** Leave-artist-out accuracy per VGG19 layer, for all layers
+   together, and for network-free colour and texture statistics; per layer, the distance between the cultures'
+   mean Gram matrices.
+2. **Is translation asymmetric?** Is A→B easier than B→A (FID, KID, LPIPS, ArtFID, attribution), and do the
+   confidence intervals allow that conclusion?
+3. **Where do translated images land among real art?** Their position between the source and target culture
+   centroids, and the culture of their nearest real neighbours.
+""",
+        params,
+        """
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from culturalstyle import explorer, metrics, plots, stats
+from culturalstyle.corpus import Corpus
+from culturalstyle.embedding import ColourTextureBaseline
+from culturalstyle.features import extract
+""",
+        [
+            md("## 1 · Which statistics separate the cultures"),
+            code(
+                """
+corp = study.load_corpus(corpus, cultures)
+space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
+base = ColourTextureBaseline(size=image_size)
+base_blocks = study.baseline_blocks(base, base.fit_transform(base.features(corp)))
+cul, art = corp.df["culture"].to_numpy(), corp.df["artist"].to_numpy()
+common = dict(n_splits=cv_splits, seed=seed, n_bootstrap=n_bootstrap, image_ids=corp.df["image_id"],
+              classifier_kwargs={"standardize": False})
+gram = stats.classify_by_layer(space.blocks, cul, art, concat=True, **common)
+colour_texture = stats.classify_by_layer(base_blocks, cul, art, concat=True, **common)
+colour_texture.table["feature"] = colour_texture.table["feature"].replace({"concat": "colour+texture"})
+separability = study.separability_table(gram.table, colour_texture.table)
+out.table(separability, "separability")
+display(separability)
+fig = plots.layer_separability(pd.concat([gram.table, colour_texture.table], ignore_index=True),
+                               title="Which statistics separate cultures (leave-artist-out accuracy, 95% CI)")
+out.figure(fig, "separability")
+mean_gram = stats.mean_gram_distances(dict(space.features), cul, n_permutations=n_permutations,
+                                      n_bootstrap=n_bootstrap, seed=seed)
+out.table(mean_gram, "mean_gram_distances")
+value = "relative_distance" if "relative_distance" in mean_gram else "distance"
+mean_gram["pair"] = mean_gram["culture_a"] + " – " + mean_gram["culture_b"]
+matrix = mean_gram.pivot_table(index="pair", columns="layer", values=value)
+fig, ax = plt.subplots(figsize=(1.3 * matrix.shape[1] + 3, 0.45 * matrix.shape[0] + 1.5))
+image = ax.imshow(matrix.to_numpy(), cmap="viridis", aspect="auto")
+ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=30)
+ax.set_yticks(range(matrix.shape[0]), matrix.index)
+fig.colorbar(image, label=value.replace("_", " "))
+ax.set_title(f"Distance between mean Gram matrices per layer (n={len(corp)})")
+fig.tight_layout()
+out.figure(fig, "mean_gram_distance_by_layer")
+plt.show()
+"""
+            ),
+            md("## 2 · Asymmetry of translation"),
+            code(
+                """
+notebook4 = Path(results_dir) / "4_evaluate_translation" if results_dir is not None else None
+csv = Path(evaluation_csv) if evaluation_csv else (notebook4 / "tables" / "evaluation.csv" if notebook4 else None)
+pair = study.load_corpus(corpus, [source, target])
+if csv is not None and csv.exists():
+    evaluation = pd.read_csv(csv)
+    translations = {p.name: Corpus.load(p) for p in sorted((notebook4 / "translations").iterdir())
+                    if (p / "manifest.csv").exists()} if notebook4 else {}
+    print("evaluation from", csv)
+else:
+    run_dir, status = study.translator_run(pair, source, target, preset=preset, overrides=overrides,
+                                           seed=seed, runs_root=runs_root)
+    evaluation, translations = study.evaluate_translator(
+        pair, run_dir, out.folder, split=split, baselines=[],
+        config=metrics.EvaluationConfig(split=split, n_bootstrap=min(n_bootstrap, 200), seed=seed))
+asymmetry = study.asymmetry_table(evaluation, source, target)
+out.table(asymmetry, "asymmetry")
+display(asymmetry)
+"""
+            ),
+            md("## 3 · Translated images in the style space of real art"),
+            code(
+                """
+parts, coords_parts, frames = [], [], []
+for name, trans in translations.items():
+    feats = extract(trans, space.features.config["layers"], size=image_size, batch_size=batch_size)
+    vectors = space.embed(feats)
+    method = name.split("-")[0]
+    src = trans.df["source_image_id"].map(corp.df.set_index("image_id")["culture"]).to_numpy()
+    frames.append(study.placement_table(space.vectors, cul, vectors, src, trans.df["culture"].to_numpy(),
+                                        k=k_neighbours, methods=[method] * len(trans)))
+    parts.append(trans.df.assign(method=method))
+    coords_parts.append(space.project(feats))
+placement = pd.concat(frames, ignore_index=True)
+summary = study.placement_summary(placement)
+out.table(placement, "placement")
+out.table(summary, "placement_summary")
+display(summary)
+translated = pd.concat(parts, ignore_index=True)
+tcoords = {k: np.concatenate([c[k] for c in coords_parts]) for k in coords_parts[0]}
+pca_names = list(tcoords)
+main_map = f"{study.ALL_LAYERS} · PCA"
+fig = plots.style_scatter(space.coords[main_map], cul, region="ellipse", title="Real art and translations")
+ax = fig.axes[0]
+position = {i: k for k, i in enumerate(corp.df["image_id"])}
+for (_, row), xy in zip(translated.iterrows(), tcoords[main_map]):
+    start = space.coords[main_map][position[row["source_image_id"]]]
+    ax.annotate("", xy, start, arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 0.6})
+    ax.scatter(*xy, marker="^", s=30, color="black")
+out.figure(fig, "translations_in_style_space")
+thumbs = [explorer.thumbnail_uri(corp.abspath(r), thumb_size) for _, r in corp.df.iterrows()]
+tthumbs = [explorer.thumbnail_uri(t.abspath(r), thumb_size) for t in translations.values() for _, r in t.df.iterrows()]
+layout = explorer.build_explorer(corp.df, {k: space.coords[k] for k in pca_names}, thumbnails=thumbs,
+                                 translations=translated, translation_coords=tcoords,
+                                 translation_thumbnails=tthumbs, title="Real art and translations")
+explorer.save_explorer(layout, out.file("explorer.html"), overwrite=overwrite)
+if show_explorer:
+    explorer.show_explorer(layout)
+"""
+            ),
+        ],
+    )
+
+
+BUILDERS = {
+    "1_corpus_overview": corpus_overview,
+    "2_style_space": style_space,
+    "3_train_translator": train_translator,
+    "4_evaluate_translation": evaluate_translation,
+    "5_cultural_differences": cultural_differences,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a committed notebook differs")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, build in BUILDERS.items():
+        nb = build()
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = f"{name.split('_')[0]}-{i:02d}"  # stable ids: regenerating gives identical files
+        text = nbformat.writes(nb) + "\n"
+        path = NOTEBOOKS / f"{name}.ipynb"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+            continue
+        path.write_text(text)
+        print("wrote", path)
+    if stale:
+        print("out of date (run python scripts/make_notebooks.py):", ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

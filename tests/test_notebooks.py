@@ -1,0 +1,529 @@
+"""The study notebooks: their building blocks (culturalstyle.study), their structure, and the smoke study.
+
+Unit tests check study.py against hand computations on tiny data. The integration tests run
+`culturalstyle reproduce --profile smoke` on the bundled sample with the real weights and assert on the tables,
+figures and index it produced, then run one notebook alone with papermill as a papermill user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, SAMPLE, require_weights
+
+from culturalstyle import study
+
+NOTEBOOKS = REPO / "notebooks"
+STUDY = [
+    "1_corpus_overview",
+    "2_style_space",
+    "3_train_translator",
+    "4_evaluate_translation",
+    "5_cultural_differences",
+]
+
+
+# ------------------------------------------------------------------------------------------- structure
+
+
+def test_committed_notebooks_match_their_generator() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_notebook_declares_documented_parameters_and_writes_results() -> None:
+    import papermill
+
+    from culturalstyle.reproduce import list_notebooks
+
+    assert [p.stem for p in list_notebooks(NOTEBOOKS)] == STUDY
+    for stem in STUDY:
+        path = NOTEBOOKS / f"{stem}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, stem
+        declared = papermill.inspect_notebook(str(path))
+        # every line of the parameters cell was understood by papermill, and each one is documented
+        assignments = [line for line in tagged[0].source.splitlines() if " = " in line]
+        assert len(declared) == len(assignments), stem
+        assert {"results_dir", "overwrite", "corpus", "seed"} <= set(declared), stem
+        assert all(len(p["help"]) > 10 for p in declared.values()), stem
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        assert f'study.Outputs(results_dir, "{stem}"' in code and "out.record(PARAMETERS)" in code
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_profiles_only_name_declared_parameters(profile: str) -> None:
+    from culturalstyle import reproduce as rp
+
+    merged = rp.merge_parameters(rp.load_param_file(NOTEBOOKS / "params" / f"{profile}.yaml"))
+    declared = {p.stem: rp.declared_parameters(p) for p in rp.list_notebooks(NOTEBOOKS)}
+    resolved = rp.resolve_parameters(merged, declared)  # raises on any unknown name
+    assert resolved["3_train_translator"]["preset"] == profile
+    assert resolved["2_style_space"]["seed"] == 0
+
+
+# ------------------------------------------------------------------------------------------- study.py
+
+
+def test_outputs_write_png_pdf_csv_and_never_replace(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = study.Outputs(tmp_path, "9_test")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = out.figure(fig, "line")
+    assert png == tmp_path / "9_test" / "figures" / "line.png"
+    assert (
+        png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    )
+    table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    pd.testing.assert_frame_equal(pd.read_csv(out.table(table, "t")), table)
+    record = json.loads(out.record({"seed": 3, "n": 1}).read_text())
+    assert record["kind"] == "notebook:9_test" and record["seed"] == 3 and record["config"]["n"] == 1
+    with pytest.raises(FileExistsError, match="already exists"):
+        study.Outputs(tmp_path, "9_test")
+    again = study.Outputs(tmp_path, "9_test", overwrite=True)
+    assert again.folder == out.folder
+
+
+def test_load_corpus_excludes_content_photos_and_rejects_unknown_cultures() -> None:
+    corpus = study.load_corpus(SAMPLE)
+    assert "content_photo" not in corpus.cultures and len(corpus.cultures) >= 3
+    pair = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    assert pair.cultures == ["renaissance", "ukiyo_e"]
+    with pytest.raises(ValueError, match=r"\['ukiyoe'\] are not in the corpus"):
+        study.load_corpus(SAMPLE, ["ukiyoe"])
+
+
+def test_sample_rows_are_seeded_and_per_culture() -> None:
+    corpus = study.load_corpus(SAMPLE)
+    a, b = study.sample_rows(corpus, 3, seed=1), study.sample_rows(corpus, 3, seed=1)
+    assert a["image_id"].tolist() == b["image_id"].tolist()
+    assert a.groupby("culture").size().to_dict() == {c: 3 for c in corpus.cultures}
+    assert a["image_id"].tolist() != study.sample_rows(corpus, 3, seed=2)["image_id"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("text", "year"),
+    [
+        ("1372", 1372.0),
+        ("c. 1503-1506", 1503.0),
+        ("ca. 1830–1832", 1830.0),
+        ("Five Dynasties-early Northern Song, late 10th c. (traditional)", 950.0),
+        ("18th century", 1750.0),
+        ("Southern Song", None),
+        ("", None),
+    ],
+)
+def test_parse_year(text: str, year: float | None) -> None:
+    value = study.parse_year(text)
+    assert np.isnan(value) if year is None else value == year, value
+
+
+def _evaluation() -> pd.DataFrame:
+    rows = []
+    for method, (ab, ba) in {
+        "cyclegan": ((100.0, 90, 110), (150.0, 140, 160)),
+        "adain": ((80.0, 60, 120), (90.0, 70, 130)),
+    }.items():
+        for (s, t), (v, lo, hi) in (((("a", "b")), ab), (("b", "a"), ba)):
+            rows.append(
+                dict(
+                    metric="fid",
+                    method=method,
+                    role="translation",
+                    source=s,
+                    target=t,
+                    value=v,
+                    ci_low=lo,
+                    ci_high=hi,
+                    n_generated=10,
+                )
+            )
+            rows.append(
+                dict(
+                    metric="kid",
+                    method=method,
+                    role="translation",
+                    source=s,
+                    target=t,
+                    value=v / 1000,
+                    ci_low=np.nan,
+                    ci_high=np.nan,
+                    n_generated=10,
+                )
+            )
+            rows.append(
+                dict(
+                    metric="fid",
+                    method="identity",
+                    role="identity",
+                    source=s,
+                    target=t,
+                    value=300.0,
+                    ci_low=290,
+                    ci_high=310,
+                    n_generated=10,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_asymmetry_table_compares_directions_per_method_and_metric() -> None:
+    table = study.asymmetry_table(_evaluation(), "a", "b")
+    assert set(zip(table["method"], table["metric"])) == {
+        ("adain", "fid"),
+        ("adain", "kid"),
+        ("cyclegan", "fid"),
+        ("cyclegan", "kid"),
+    }  # the identity baseline is not a translation method
+    cyc = table[(table["method"] == "cyclegan") & (table["metric"] == "fid")].iloc[0]
+    assert cyc["a→b"] == 100 and cyc["b→a"] == 150 and cyc["difference"] == -50
+    assert cyc["cis_overlap"] is False or cyc["cis_overlap"] == False  # noqa: E712 - [90,110] vs [140,160]
+    ada = table[(table["method"] == "adain") & (table["metric"] == "fid")].iloc[0]
+    assert bool(ada["cis_overlap"]) is True  # [60,120] vs [70,130]
+    kid = table[(table["method"] == "cyclegan") & (table["metric"] == "kid")].iloc[0]
+    assert kid["cis_overlap"] is None and np.isclose(kid["difference"], -0.05)
+
+
+def test_placement_in_style_space_against_hand_computation() -> None:
+    # Culture a around (0, 0), culture b around (10, 0): centroids exactly there.
+    real = np.array([[-1.0, 0], [1, 0], [0, 1], [0, -1], [9, 0], [11, 0], [10, 1], [10, -1]])
+    cultures = ["a"] * 4 + ["b"] * 4
+    translated = np.array([[7.5, 0.0], [2.0, 3.0], [10.0, 0.0]])
+    table = study.placement_table(real, cultures, translated, ["a", "a", "b"], ["b", "b", "a"], k=3)
+    assert np.allclose(table["progress"], [0.75, 0.2, 0.0])  # (x - cs)·(ct - cs) / |ct - cs|^2
+    assert np.allclose(table["dist_source_centroid"], [7.5, np.hypot(2, 3), 0.0])
+    assert np.allclose(table["dist_target_centroid"], [2.5, np.hypot(8, 3), 10.0])
+    assert table["knn_culture"].tolist() == ["b", "a", "b"]
+    assert np.allclose(table["knn_target_share"], [1.0, 0.0, 0.0])
+    summary = study.placement_summary(table).set_index(["source", "target"])
+    ab = summary.loc[("a", "b")]
+    assert ab["n"] == 2 and np.isclose(ab["progress_mean"], 0.475)
+    half = 1.96 * np.std([0.75, 0.2], ddof=1) / np.sqrt(2)
+    assert np.isclose(ab["progress_ci_high"] - ab["progress_mean"], half)
+    assert ab["share_nearer_target"] == 0.5 and ab["share_knn_target"] == 0.5
+    with pytest.raises(ValueError, match=r"\['c'\] have no real images"):
+        study.placement_table(real, cultures, translated[:1], ["a"], ["c"])
+
+
+def test_loss_curves_groups_losses_and_skips_unused_terms() -> None:
+    steps = np.arange(1, 21)
+    losses = pd.DataFrame(
+        {
+            "step": steps,
+            "G_gan_AB": 1 / steps,
+            "D_A": 0.5 + 0 * steps,
+            "cycle_A": 2 / steps,
+            "identity_A": 1 / steps,
+            "gram": 0.0,
+            "G_total": 4 / steps,
+            "lr": 2e-4,
+            "images_per_s": np.nan,
+        }
+    )
+    fig = study.loss_curves(losses)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["adversarial", "cycle / identity", "total and seed losses"]
+    labels = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+    assert labels == [["G_gan_AB", "D_A"], ["cycle_A", "identity_A"], ["G_total"]]  # gram is all zero
+    with pytest.raises(ValueError, match="needs a 'step' column"):
+        study.loss_curves(losses.drop(columns=["step"]))
+
+
+def test_baseline_blocks_and_separability_ranking() -> None:
+    from culturalstyle.embedding import ColourTextureBaseline
+
+    base = ColourTextureBaseline(bins=4)
+    x = np.arange(2 * len(base.feature_names()), dtype=float).reshape(2, -1)
+    blocks = study.baseline_blocks(base, x)
+    assert blocks["texture"].shape[1] == 8 + 8 + 4  # magnitude/orientation histograms + 4 statistics
+    assert blocks["colour"].shape[1] + blocks["texture"].shape[1] == x.shape[1]
+    with pytest.raises(ValueError, match="expected"):
+        study.baseline_blocks(base, x[:, :5])
+    gram = pd.DataFrame({"feature": ["relu1_1", "concat"], "classifier": "logreg", "accuracy": [0.6, 0.8]})
+    colour = pd.DataFrame({"feature": ["colour"], "classifier": "logreg", "accuracy": [0.7]})
+    table = study.separability_table(gram, colour)
+    assert table["feature"].tolist() == ["concat", "colour", "relu1_1"] and table["rank"].tolist() == [
+        1,
+        2,
+        3,
+    ]
+    assert table["family"].tolist() == ["gram", "colour/texture", "gram"]
+
+
+@pytest.fixture(scope="module")
+def tiny_space():
+    from culturalstyle.features import random_vgg
+
+    corpus = study.load_corpus(SAMPLE)
+    df = pd.concat(
+        [corpus.df[corpus.df["culture"] == c].head(4) for c in ("impressionism", "renaissance", "ukiyo_e")]
+    )
+    small = type(corpus)(df, corpus.root)
+    space = study.build_style_space(
+        small, layers=("relu1_1", "relu2_1"), size=32, weights_module=random_vgg()
+    )
+    return small, space
+
+
+def test_style_space_maps_and_projection_agree(tiny_space) -> None:
+    from sklearn.decomposition import PCA
+
+    small, space = tiny_space
+    assert set(space.coords) == {"all layers · PCA", "relu1_1 · PCA", "relu2_1 · PCA"}
+    assert all(xy.shape == (12, 2) for xy in space.coords.values())
+    # The all-layer map is the PCA of the concatenated embedding; the per-layer maps the PCA of each block.
+    expected = PCA(n_components=2, random_state=0).fit_transform(space.vectors)
+    assert np.allclose(np.abs(space.coords["all layers · PCA"]), np.abs(expected), atol=1e-4)
+    assert np.allclose(
+        space.vectors, np.concatenate([space.blocks[k] for k in ("relu1_1", "relu2_1")], axis=1)
+    )
+    # Projecting the corpus's own features reproduces its maps, so translations land in the same frame.
+    projected = space.project(space.features)
+    for name, xy in projected.items():
+        assert np.allclose(xy, space.coords[name], atol=1e-4), name
+    # The nearest real image of an image that is itself in the space is the image itself.
+    rows = np.flatnonzero(small.df["culture"].to_numpy() == "ukiyo_e")
+    feats = space.features.subset(rows)
+    nearest = study.nearest_real(space, feats, "ukiyo_e", split=None)
+    assert nearest == small.df["image_id"].iloc[rows].tolist()
+    with pytest.raises(ValueError, match="no real 'chinese_ink' images"):
+        study.nearest_real(space, feats, "chinese_ink", split=None)
+
+
+@pytest.mark.slow
+def test_translator_run_trains_once_resumes_and_reuses(tmp_path: Path) -> None:
+    from culturalstyle.translate import make_config
+    from culturalstyle.translate.train import list_checkpoints, load_checkpoint, train
+
+    corpus = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    overrides = {
+        "steps": 4,
+        "steps_decay": 2,
+        "checkpoint_every": 2,
+        "sample_every": 2,
+        "log_every": 2,
+        "n_blocks": 1,
+        "tensorboard": False,
+    }
+    kwargs = dict(preset="smoke", overrides=overrides, seed=0, runs_root=tmp_path)
+    run_dir, status = study.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs)
+    assert (
+        status == "trained"
+        and run_dir.parent == tmp_path
+        and run_dir.name.startswith("ukiyo_e2renaissance-smoke-")
+    )
+    final = list_checkpoints(run_dir)[0]
+    stamp = final.stat().st_mtime_ns
+    assert study.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs) == (run_dir, "reused")
+    assert final.stat().st_mtime_ns == stamp  # not trained again
+    other, status = study.translator_run(corpus, "ukiyo_e", "renaissance", **{**kwargs, "seed": 1})
+    assert other != run_dir and status == "trained"  # a different config is a different run
+
+    # An interrupted run under the same key is resumed to its end, not restarted or duplicated.
+    config = make_config("smoke", overrides, source="renaissance", target="ukiyo_e", seed=0, progress=False)
+    interrupted = tmp_path / f"renaissance2ukiyo_e-smoke-{study.translator_key(config, corpus)}"
+    train(config, corpus, interrupted, stop_after=2)
+    assert load_checkpoint(interrupted)[0]["step"] == 2
+    resumed, status = study.translator_run(corpus, "renaissance", "ukiyo_e", **kwargs)
+    assert (resumed, status) == (interrupted, "resumed") and load_checkpoint(resumed)[0]["step"] == 4
+
+
+# ------------------------------------------------------------------------------------- the smoke study
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory) -> dict:
+    """`culturalstyle reproduce --profile smoke` once, in a fresh results folder (real weights)."""
+    require_weights("vgg19-gatys")
+    for name in ("inception-fid", "alexnet-lpips", "adain-decoder"):
+        require_weights(name)
+    results = tmp_path_factory.mktemp("results")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "culturalstyle", "reproduce", "--profile", "smoke", "--results", str(results)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=1200,
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (out,) = list((results / "smoke").iterdir())
+    return {"out": out, "seconds": seconds, "stdout": proc.stdout}
+
+
+def _table(out: Path, notebook: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / notebook / "tables" / f"{name}.csv")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smoke_study_produces_every_notebooks_outputs_and_index(smoke_study: dict) -> None:
+    out = smoke_study["out"]
+    record = json.loads((out / "run_record.json").read_text())
+    assert record["status"] == "ok" and [n["status"] for n in record["notebooks_run"]] == ["ok"] * 5
+    for stem in STUDY:
+        assert (out / "notebooks" / f"{stem}.ipynb").exists()
+        assert json.loads((out / stem / "run_record.json").read_text())["kind"] == f"notebook:{stem}"
+        for png in (out / stem / "figures").glob("*.png"):
+            assert png.with_suffix(".pdf").exists() and png.stat().st_size > 5000, png
+
+    # 1: counts agree with the manifest
+    cultures = _table(out, "1_corpus_overview", "cultures").set_index("culture")
+    manifest = pd.read_csv(SAMPLE / "manifest.csv")
+    art = manifest[manifest["culture"] != "content_photo"]
+    assert cultures["n_images"].to_dict() == art.groupby("culture").size().to_dict()
+    assert (out / "1_corpus_overview" / "figures" / "examples.png").exists()
+
+    # 2: leave-artist-out accuracy per layer, concat and the colour baseline, with CIs and n
+    clf = _table(out, "2_style_space", "classification")
+    assert {"relu1_1", "relu5_1", "concat", "colour_baseline"} <= set(clf["feature"])
+    assert ((clf["accuracy"] >= 0) & (clf["accuracy"] <= 1)).all() and (clf["ci_low"] <= clf["ci_high"]).all()
+    assert (clf["n"] == len(art)).all()
+    distances = _table(out, "2_style_space", "distances")
+    assert (distances["n_permutations"] == 99).all() and distances["p_value"].between(0, 1).all()
+    assert (out / "2_style_space" / "explorer.html").stat().st_size > 100_000
+    assert (out / "2_style_space" / "figures" / "layer_separability.png").exists()
+
+    # 3: the translator trained with the smoke preset and logged finite losses
+    losses = _table(out, "3_train_translator", "losses")
+    assert losses["step"].max() == 24 and np.isfinite(losses[["cycle_A", "cycle_B", "D_A"]].to_numpy()).all()
+    assert {"loss_curves.png", "samples_A2B.png", "samples_B2A.png"} <= {
+        p.name for p in (out / "3_train_translator" / "figures").iterdir()
+    }
+
+    # 4: the evaluation table has both directions, both baselines and the AdaIN comparison
+    ev = _table(out, "4_evaluate_translation", "evaluation")
+    assert {"fid", "kid", "lpips", "artfid"} <= set(ev["metric"])
+    assert {"translation", "identity", "real-target"} <= set(ev["role"])
+    assert {("ukiyo_e", "renaissance"), ("renaissance", "ukiyo_e")} <= set(zip(ev["source"], ev["target"]))
+    assert ev["method"].astype(str).str.contains("adain").any()
+    assert (ev.loc[ev["metric"] == "fid", "n_generated"] > 0).all()
+
+    # 5: separability incl. colour/texture, asymmetry, placement of translations among real art
+    sep = _table(out, "5_cultural_differences", "separability")
+    assert {"gram", "colour/texture"} == set(sep["family"]) and {"colour", "texture"} <= set(sep["feature"])
+    asym = _table(out, "5_cultural_differences", "asymmetry")
+    assert {"fid", "lpips"} <= set(asym["metric"])
+    placement = _table(out, "5_cultural_differences", "placement_summary")
+    assert (
+        placement["n"].sum()
+        == ev.loc[(ev["metric"] == "fid") & (ev["role"] == "translation"), "n_generated"].sum()
+    )
+
+    # the index links every figure and table, with the parameters used
+    md = (out / "index.md").read_text()
+    html = (out / "index.html").read_text()
+    for path in sorted(out.glob("*/figures/*.png")) + sorted(out.glob("*/tables/*.csv")):
+        rel = path.relative_to(out).as_posix()
+        assert f"({rel})" in md and f"href='{rel}'" in html, rel
+    assert "| image_size | `64` |" in md and "| preset | `smoke` |" in md
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_second_smoke_study_reuses_caches(smoke_study: dict, tmp_path: Path) -> None:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "culturalstyle",
+            "reproduce",
+            "--profile",
+            "smoke",
+            "--results",
+            str(tmp_path),
+            "--only",
+            "2",
+            "--only",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (out,) = list((tmp_path / "smoke").iterdir())
+    executed = nbformat.read(out / "notebooks" / "2_style_space.ipynb", as_version=4)
+    text = "\n".join(
+        o.get("text", "") for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stdout"
+    )
+    assert " 0 computed," in text  # every image's VGG19 statistics came from the feature cache
+    run = json.loads((out / "3_train_translator" / "translator_run.json").read_text())
+    assert run["status"] == "reused"
+    print(
+        f"first smoke study {smoke_study['seconds']:.0f} s; notebooks 2+3 again {time.perf_counter() - started:.0f} s"
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_style_space_notebook_runs_alone_with_papermill(tmp_path: Path) -> None:
+    require_weights("vgg19-gatys")
+    output = tmp_path / "out.ipynb"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(NOTEBOOKS / "2_style_space.ipynb"),
+            str(output),
+            "-p",
+            "results_dir",
+            str(tmp_path / "results"),
+            "-p",
+            "image_size",
+            "48",
+            "-p",
+            "n_permutations",
+            "19",
+            "-p",
+            "n_bootstrap",
+            "20",
+            "-p",
+            "cv_splits",
+            "3",
+            "-p",
+            "show_explorer",
+            "False",
+            "-y",
+            "cultures: [ukiyo_e, impressionism]",
+            "-k",
+            "python3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    clf = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "classification.csv")
+    assert clf["n"].iloc[0] == len(study.load_corpus(SAMPLE, ["ukiyo_e", "impressionism"]))
+    distances = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "distances.csv")
+    assert set(distances["culture_a"]) | set(distances["culture_b"]) == {"ukiyo_e", "impressionism"}
+    assert (distances["n_permutations"] == 19).all()
+    executed = nbformat.read(output, as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "image_size = 48" in injected[0].source
