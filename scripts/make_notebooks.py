@@ -579,17 +579,23 @@ base_blocks = study.baseline_blocks(base, base.fit_transform(base.features(corp)
 cul, art = corp.df["culture"].to_numpy(), corp.df["artist"].to_numpy()
 common = dict(n_splits=cv_splits, seed=seed, n_bootstrap=n_bootstrap, image_ids=corp.df["image_id"],
               classifier_kwargs={"standardize": False})
-gram = stats.classify_by_layer(space.blocks, cul, art, concat=True, **common)
+# Gram results of notebook 2 are reused when it ran on the same images in this study; else computed here.
+gram_table = study.earlier_table(results_dir, "2_style_space", "classification")
+if gram_table is None or int(gram_table["n"].max()) != len(corp):
+    gram_table = stats.classify_by_layer(space.blocks, cul, art, concat=True, **common).table
+gram_table = gram_table[gram_table["feature"] != "colour_baseline"]
 colour_texture = stats.classify_by_layer(base_blocks, cul, art, concat=True, **common)
 colour_texture.table["feature"] = colour_texture.table["feature"].replace({"concat": "colour+texture"})
-separability = study.separability_table(gram.table, colour_texture.table)
+separability = study.separability_table(gram_table, colour_texture.table)
 out.table(separability, "separability")
 display(separability)
-fig = plots.layer_separability(pd.concat([gram.table, colour_texture.table], ignore_index=True),
+fig = plots.layer_separability(pd.concat([gram_table, colour_texture.table], ignore_index=True),
                                title="Which statistics separate cultures (leave-artist-out accuracy, 95% CI)")
 out.figure(fig, "separability")
-mean_gram = stats.mean_gram_distances(dict(space.features), cul, n_permutations=n_permutations,
-                                      n_bootstrap=n_bootstrap, seed=seed)
+mean_gram = study.earlier_table(results_dir, "2_style_space", "mean_gram_distances")
+if mean_gram is None or set(mean_gram["culture_a"]) | set(mean_gram["culture_b"]) != set(corp.cultures):
+    mean_gram = stats.mean_gram_distances(dict(space.features), cul, n_permutations=n_permutations,
+                                          n_bootstrap=n_bootstrap, seed=seed)
 out.table(mean_gram, "mean_gram_distances")
 value = "relative_distance" if "relative_distance" in mean_gram else "distance"
 mean_gram["pair"] = mean_gram["culture_a"] + " – " + mean_gram["culture_b"]
