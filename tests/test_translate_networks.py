@@ -182,7 +182,7 @@ def test_gram_style_loss_and_culture_mean_gram():
         )
         for k in own
     ) / len(own)
-    assert float(value) == pytest.approx(hand, rel=1e-5)
+    assert float(value.detach()) == pytest.approx(hand, rel=1e-5)
     value.backward()
     assert other.grad is not None and float(other.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="zero images"):

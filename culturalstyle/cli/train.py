@@ -10,6 +10,7 @@ Works under `torchrun --nproc_per_node N -m culturalstyle train ...` (Distribute
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -78,7 +79,10 @@ def _train(args: argparse.Namespace) -> int:
         config = make_config(args.preset, args.overrides, **extra)
     config.validate()
     run_dir = T.choose_run_dir(args.runs_dir, args.name, config)
-    print(f"training {config.source} <-> {config.target} into {run_dir}")
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    if main_process:
+        print(f"training {config.source} <-> {config.target} into {run_dir}")
     T.train(config, corpus, run_dir)
-    print(f"run complete: {run_dir}")
+    if main_process:
+        print(f"run complete: {run_dir}")
     return 0
