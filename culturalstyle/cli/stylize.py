@@ -24,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "otherwise --out is a new folder with one image per content x style, manifest.csv and run_record.json."
         ),
     )
-    p.add_argument("content", help="image file, folder of images, or culture name (culture:NAME) of --corpus")
+    p.add_argument(
+        "content",
+        nargs="+",
+        help="image file(s), folder(s) of images, or a culture name (culture:NAME) of --corpus",
+    )
     p.add_argument(
         "--style",
         action="append",
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     styles = [parse_style(text, corpus, split=split) for text in args.style]
     if args.mix is not None and len(args.mix) != len(styles):
         raise ValueError(f"--mix has {len(args.mix)} weights for {len(styles)} --style targets")
-    contents = load_contents(args.content, corpus)
+    contents = list({c.image_id: c for spec in args.content for c in load_contents(spec, corpus)}.values())
     config = _config(args)
     model = (
         Gatys(device=args.device, config=config)

@@ -44,15 +44,16 @@ def _safe(text: str) -> str:
 
 
 def load_contents(spec: str | Path, corpus: Any = None) -> list[ContentImage]:
-    """Content images from an image file, a folder of images, or `culture:NAME` / `NAME` of `corpus`."""
+    """Content images: an image file, a folder of images, `culture:NAME` / `NAME` or an image_id of `corpus`."""
     text = str(spec)
     name = text.split(":", 1)[1] if text.startswith("culture:") else text
-    if (
-        corpus is not None
-        and name in set(corpus.df["culture"])
-        and (text.startswith("culture:") or not Path(text).exists())
-    ):
-        rows = corpus.filter(culture=name).df.sort_values("image_id")
+    by_culture = corpus is not None and name in set(corpus.df["culture"])
+    by_id = corpus is not None and not by_culture and text in set(corpus.df["image_id"])
+    if (by_culture and (text.startswith("culture:") or not Path(text).exists())) or by_id:
+        df = corpus.df
+        rows = (df[df["culture"] == name] if by_culture else df[df["image_id"] == text]).sort_values(
+            "image_id"
+        )
         return [
             ContentImage(
                 str(r["image_id"]),
