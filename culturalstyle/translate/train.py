@@ -966,9 +966,14 @@ def train(
 ) -> Path:
     """Train a translator source (A) <-> target (B) on `corpus` into the new directory `run_dir`.
 
-    `run_dir` must not exist or be empty (runs are never overwritten; use `resume` to continue one).
-    Returns `run_dir`. Works unchanged under `torchrun` (DistributedDataParallel, one process per device).
+    `corpus` is a Corpus or the path of one. `run_dir` must not exist or be empty (runs are never
+    overwritten; use `resume` to continue one). Returns `run_dir`. Works unchanged under `torchrun`
+    (DistributedDataParallel, one process per device).
     """
+    if isinstance(corpus, (str, os.PathLike)):
+        from ..corpus import Corpus
+
+        corpus = Corpus.load(corpus)
     config = config.validate()
     rank, world = _dist(default_device(config.device).type)
     run_dir = Path(run_dir)
