@@ -347,6 +347,34 @@ def combine_results(results: Sequence[ClassificationResult]) -> ClassificationRe
 # Distances between cultures
 
 
+def linear_kernel(x: Any) -> np.ndarray:
+    """N x N inner products X X' in float64 (the only pass over a wide feature matrix that is needed)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected an N x D matrix, got shape {x.shape}")
+    x = x.astype(np.float64, copy=False)
+    return x @ x.T
+
+
+def coordinates_from_kernel(kernel: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """N x r coordinates Z with Z Z' = kernel (r <= N): an exact isometry of the original N x D vectors.
+
+    Euclidean distances, inner products, distances between means, k-means, k-NN and L2-penalised linear models
+    (whose solution lies in the span of the data) are all unchanged, but cost O(N^2 r) instead of O(N^2 D).
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    values, vectors = np.linalg.eigh((kernel + kernel.T) / 2)
+    keep = values > rtol * max(values.max(), 1e-300)
+    order = np.argsort(values[keep])[::-1]
+    z = vectors[:, keep][:, order] * np.sqrt(values[keep][order])
+    return z if z.shape[1] else np.zeros((len(kernel), 1))
+
+
+def isometric_coordinates(x: Any) -> np.ndarray:
+    """`coordinates_from_kernel(linear_kernel(x))`: exact N-dimensional stand-in for wide N x D data."""
+    return coordinates_from_kernel(linear_kernel(x))
+
+
 def euclidean_distances(x: Any) -> np.ndarray:
     """N x N Euclidean distance matrix (float64, exact zeros on the diagonal)."""
     x = _as_matrix(x)
@@ -500,18 +528,23 @@ def mean_gram_distances(
     features: dict[str, np.ndarray],
     cultures: Sequence[str],
     layers: Sequence[str] | None = None,
+    *,
+    frobenius_vectors: bool = False,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Per layer: Frobenius distance between the cultures' mean Gram matrices (permutation p, bootstrap CI).
 
     `features` maps layer -> N x C x C Gram matrices or their upper-triangle vectors (as `extract` / the
-    embedding directory store them).
+    embedding directory store them), or, with `frobenius_vectors=True`, vectors whose Euclidean geometry is
+    already the Frobenius one (`gram_frobenius_vectors`, or isometric coordinates of them).
 
     `relative_distance` divides by the Frobenius norm of the overall mean Gram, so layers are comparable.
     """
     tables = []
     for layer in layers or list(features):
-        vectors = gram_frobenius_vectors(features[layer])
+        vectors = (
+            np.asarray(features[layer]) if frobenius_vectors else gram_frobenius_vectors(features[layer])
+        )
         table = between_culture_distances(vectors, cultures, metric="mean", feature=layer, **kwargs)
         norm = float(np.linalg.norm(vectors.mean(axis=0)))
         table.insert(1, "layer", layer)
@@ -682,14 +715,19 @@ def compare_style_space(
     cultures = meta["culture"].astype(str).to_numpy()
     artists = meta["artist"].to_numpy()
     ids = meta["image_id"].astype(str).to_numpy()
-    concat = np.concatenate([np.asarray(v, dtype=np.float64) for v in blocks.values()], axis=1)
+    # Gram blocks have up to 131k columns but only N rows: replace each by exact N-dim isometric coordinates
+    # (same distances and inner products), which makes every statistic below orders of magnitude cheaper.
+    kernels = {name: linear_kernel(v) for name, v in blocks.items()}
+    blocks = {name: coordinates_from_kernel(k) for name, k in kernels.items()}
+    concat = coordinates_from_kernel(sum(kernels.values()))
     spaces = {"concat": concat}
     if baseline is not None:
         spaces["colour_baseline"] = np.asarray(baseline, dtype=np.float64)
     common = {"seed": seed, "n_bootstrap": n_bootstrap}
     classify = {**common, "n_splits": n_splits, "methods": methods, "image_ids": ids}
     classify["classifier_kwargs"] = {"standardize": False}
-    results = [classify_by_layer(blocks, cultures, artists, concat=True, **classify)]
+    results = [classify_by_layer(blocks, cultures, artists, concat=False, **classify)]
+    results.append(leave_artist_out(concat, cultures, artists, feature="concat", **classify))
     if baseline is not None:
         results.append(
             leave_artist_out(
@@ -717,8 +755,9 @@ def compare_style_space(
         "spread": pd.concat(spread, ignore_index=True),
     }
     if grams:
+        frobenius = {layer: isometric_coordinates(gram_frobenius_vectors(v)) for layer, v in grams.items()}
         tables["mean_gram_distances"] = mean_gram_distances(
-            grams, cultures, n_permutations=n_permutations, **common
+            frobenius, cultures, n_permutations=n_permutations, frobenius_vectors=True, **common
         )
     neighbours = nearest_neighbours(concat, ids, cultures, artists=artists, k=k)
     tables["neighbours"] = neighbours

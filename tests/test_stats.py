@@ -242,3 +242,65 @@ def test_mean_gram_distance_accepts_upper_triangles():
     pd.testing.assert_frame_equal(full, triu)
     with pytest.raises(ValueError, match="not the upper triangle"):
         stats.gram_frobenius_vectors(np.zeros((3, 7)))
+
+
+def test_isometric_coordinates_preserve_geometry_and_classifiers():
+    """Wide data (D >> N) replaced by N-dim coordinates: same distances, same L2-logistic and k-NN predictions."""
+    rng = np.random.default_rng(7)
+    y = np.repeat(["a", "b", "c"], 12)
+    x = rng.normal(size=(36, 400)) + np.repeat(rng.normal(scale=0.3, size=(3, 400)), 12, axis=0)
+    z = stats.isometric_coordinates(x)
+    assert z.shape[0] == 36 and z.shape[1] <= 36
+    np.testing.assert_allclose(pdist(z), pdist(x), rtol=1e-8)
+    np.testing.assert_allclose(z @ z.T, x @ x.T, rtol=1e-8, atol=1e-8)
+    train, test = np.arange(36) % 4 != 0, np.arange(36) % 4 == 0
+    for method in ("logreg", "knn"):
+        on_x = stats.CultureClassifier(method, standardize=False).fit(x[train], y[train])
+        on_z = stats.CultureClassifier(method, standardize=False).fit(z[train], y[train])
+        np.testing.assert_array_equal(on_x.predict(x[test]), on_z.predict(z[test]))
+        np.testing.assert_allclose(on_x.predict_proba(x[test]), on_z.predict_proba(z[test]), atol=1e-4)
+    low_rank = rng.normal(size=(10, 3)) @ rng.normal(size=(3, 50))
+    assert stats.isometric_coordinates(low_rank).shape == (10, 3)
+
+
+def test_compare_style_space_tables():
+    x, y, artists = separable(n_artists=3, per_artist=4, seed=8)
+    meta = pd.DataFrame({"image_id": [f"i{i}" for i in range(len(y))], "culture": y, "artist": artists})
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(len(y), 3, 6))
+    grams = {"relu1_1": np.einsum("ncp,ndp->ncd", f, f)}
+    result = stats.compare_style_space(
+        {"relu1_1": x[:, :3], "relu2_1": x[:, 3:]},
+        meta,
+        baseline=x[:, ::-1],
+        grams=grams,
+        n_permutations=19,
+        n_bootstrap=20,
+        n_splits=3,
+        k=2,
+    )
+    tables = result.tables
+    assert list(dict.fromkeys(tables["classification"]["feature"])) == [
+        "relu1_1",
+        "relu2_1",
+        "concat",
+        "colour_baseline",
+    ]
+    direct = stats.leave_artist_out(
+        x,
+        y,
+        artists,
+        n_splits=3,
+        n_bootstrap=20,
+        image_ids=meta["image_id"],
+        classifier_kwargs={"standardize": False},
+        feature="concat",
+    )
+    concat = tables["classification"][tables["classification"]["feature"] == "concat"].reset_index(drop=True)
+    np.testing.assert_allclose(concat["accuracy"], direct.table["accuracy"])
+    energy = tables["distances"].query("feature == 'concat' and metric == 'energy'")
+    direct_energy = stats.between_culture_distances(x, y, n_permutations=19, n_bootstrap=20)
+    np.testing.assert_allclose(energy["distance"].to_numpy(), direct_energy["distance"].to_numpy(), rtol=1e-8)
+    direct_gram = stats.mean_gram_distances(grams, y, n_permutations=19, n_bootstrap=20)
+    np.testing.assert_allclose(tables["mean_gram_distances"]["distance"], direct_gram["distance"], rtol=1e-8)
+    assert set(tables) >= {"cluster_quality", "confusion", "spread", "neighbours", "neighbour_rates"}
