@@ -376,11 +376,6 @@ def _lr_factor(total: int, decay: int) -> Callable[[int], float]:
     return factor
 
 
-@dataclasses.dataclass
-class StepLosses:
-    values: torch.Tensor  # len(LOSS_NAMES), detached
-
-
 class Trainer:
     """Holds the networks, optimisers, pools and data of one run; `run()` trains to the configured step.
 
