@@ -412,7 +412,8 @@ def evaluate_translator(
     """Translate the `split` images of each direction's source culture with the run, and evaluate them
     (FID/KID/LPIPS/ArtFID/attribution with the identity and real-target baselines) next to the style-transfer
     `baselines` ("adain" and/or "gatys", culture-level targets from the training split) on the same images,
-    at `baseline_size` (default: the run's resolution, so all methods are compared at one size).
+    with their longer side `baseline_size` (default: the run's resolution, at least 64 px so that a
+    portrait-format output keeps a usable short side).
 
     Translations go to new folders `<out_folder>/translations/<name>/` (replaced only with `overwrite`). Returns the concatenated evaluation
     table (one row per metric, method and direction) and the translation corpora keyed by name.
@@ -460,7 +461,7 @@ def evaluate_translator(
         for method in baselines:
             name = f"{method}-{source}2{target}"
             out = runs.new_output_dir(folder / name)
-            size = baseline_size or run_config.size
+            size = baseline_size or max(run_config.size, 64)
             nst_config = AdaINConfig(size=size) if method == "adain" else GatysConfig(size=size)
             translations[name] = stylize_all(
                 contents, [style_culture(corpus, target, "train")], method, out, nst_config, progress=progress

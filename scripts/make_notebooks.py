@@ -402,7 +402,7 @@ for direction in ("A2B", "B2A"):
     ax.imshow(image, interpolation="nearest")
     ax.axis("off")
     a, b = (source, target) if direction == "A2B" else (target, source)
-    ax.set_title(f"{a} → {b} ({grids[-1].stem.split('_')[1].lstrip('0') or 0} steps)")
+    ax.set_title(f"{a} → {b} after {int(grids[-1].stem.split('_')[1])} steps\nsource | translation | reconstruction")
     out.figure(fig, f"samples_{direction}")
 plt.show()
 """
@@ -422,7 +422,11 @@ def evaluate_translation() -> nbformat.NotebookNode:
             ("split", '"test"', "images translated and reference split for FID/KID"),
             ("directions", '["A2B", "B2A"]', "translation directions to evaluate"),
             ("baselines", '["adain"]', "style-transfer baselines on the same images: adain, gatys (slow)"),
-            ("baseline_size", "None", "resolution of the baselines (px), None: the translators"),
+            (
+                "baseline_size",
+                "None",
+                "longer side of the baselines outputs (px), None: the translators size, at least 64",
+            ),
             ("n_bootstrap", "200", "bootstrap resamples for the FID/LPIPS confidence intervals"),
             ("image_size", "256", "image side for the style space used to find the nearest real target"),
             ("batch_size", "8", "images per VGG19 forward pass"),
@@ -574,6 +578,8 @@ from culturalstyle.features import extract
                 """
 corp = study.load_corpus(corpus, cultures)
 space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
+print(f"{len(corp)} images; features: {space.features.network_images} computed, "
+      f"{space.features.cache_hits} from the cache")
 base = ColourTextureBaseline(size=image_size)
 base_blocks = study.baseline_blocks(base, base.fit_transform(base.features(corp)))
 cul, art = corp.df["culture"].to_numpy(), corp.df["artist"].to_numpy()

@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.force and not args.name:
         raise ValueError("--force only applies together with --name (a new reproduction never overwrites)")
+    if args.log_output:  # papermill streams cell output through the logging module
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     # A failing notebook raises NotebookFailed (a RuntimeError): the CLI prints it and exits with status 1.
     reproduce(
         args.profile,
