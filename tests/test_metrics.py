@@ -460,3 +460,33 @@ def test_centroid_shift_and_wilson_interval():
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)  # textbook value for 0/10
     with pytest.raises(ValueError, match="coincide"):
         metrics.centroid_shift(pts, src, src)
+
+
+def test_cli_output_names_never_overwrite(tmp_path):
+    from culturalstyle.cli.evaluate import free_stem
+
+    suffixes = (".csv", ".md", ".record.json")
+    assert free_stem(tmp_path, "evaluation", suffixes) == "evaluation"
+    (tmp_path / "evaluation.md").write_text("earlier")
+    assert free_stem(tmp_path, "evaluation", suffixes) == "evaluation-2"
+    (tmp_path / "evaluation-2.record.json").write_text("{}")
+    assert free_stem(tmp_path, "evaluation", suffixes) == "evaluation-3"
+
+
+def test_compare_runs_reads_csv_files(toy, tmp_path):
+    corpus, trans, _ = toy
+    extractor, _ = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=0, kid_subsets=5, attribution=False)
+    table = metrics.evaluate(
+        trans, target="tgt", corpus=corpus, config=config, extractor=extractor, lpips_net=MeanAbsLPIPS()
+    )
+    path = tmp_path / "eval.csv"
+    table.to_csv(path, index=False)
+    wide = metrics.compare_runs([path])
+    assert wide.loc["kid", ("run-a", "value")] == pytest.approx(
+        table.set_index(["method", "metric"]).loc[("fake", "kid"), "value"]
+    )
+    assert math.isnan(wide.loc["fid", ("run-a", "ci_low")])  # no bootstrap -> no CI, not a made-up one
+    lines = metrics.report_markdown(table).splitlines()
+    fid_line = next(line for line in lines if line.startswith("| fid |"))
+    assert "[" not in fid_line and "(n=8/8)" in fid_line
