@@ -296,13 +296,20 @@ def from_corpus(
     )
 
 
+def _detach(layout: LayoutDOM) -> LayoutDOM:
+    """Remove `layout` from a document it was added to (by saving or showing), so it can be used again."""
+    if layout.document is not None:
+        layout.document.remove_root(layout)
+    return layout
+
+
 def show_explorer(layout: LayoutDOM) -> None:
     """Show the explorer in JupyterLab/Notebook, with BokehJS inlined (works without internet)."""
     from bokeh.io import output_notebook, show
     from bokeh.resources import INLINE
 
     output_notebook(resources=INLINE, hide_banner=True)
-    show(layout)
+    show(_detach(layout))
 
 
 def explorer_html(layout: LayoutDOM, title: str = "culturalstyle style-space explorer") -> str:
@@ -310,7 +317,9 @@ def explorer_html(layout: LayoutDOM, title: str = "culturalstyle style-space exp
     from bokeh.embed import file_html
     from bokeh.resources import INLINE
 
-    return file_html(layout, resources=INLINE, title=title)
+    page = file_html(_detach(layout), resources=INLINE, title=title)
+    _detach(layout)  # file_html leaves the models in its temporary document; free them for show_explorer
+    return page
 
 
 def save_explorer(

@@ -412,8 +412,9 @@ def evaluate_translator(
     """Translate the `split` images of each direction's source culture with the run, and evaluate them
     (FID/KID/LPIPS/ArtFID/attribution with the identity and real-target baselines) next to the style-transfer
     `baselines` ("adain" and/or "gatys", culture-level targets from the training split) on the same images,
-    with their longer side `baseline_size` (default: the run's resolution, at least 64 px so that a
-    portrait-format output keeps a usable short side).
+    with their longer side `baseline_size` (default: the run's resolution, at least 128 px so that the short
+    side of a scroll-format output stays above the metrics' 32 px minimum). Every evaluation row records
+    the resolution it was computed at (`size`).
 
     Translations go to new folders `<out_folder>/translations/<name>/` (replaced only with `overwrite`). Returns the concatenated evaluation
     table (one row per metric, method and direction) and the translation corpora keyed by name.
@@ -461,7 +462,7 @@ def evaluate_translator(
         for method in baselines:
             name = f"{method}-{source}2{target}"
             out = runs.new_output_dir(folder / name)
-            size = baseline_size or max(run_config.size, 64)
+            size = baseline_size or max(run_config.size, 128)
             nst_config = AdaINConfig(size=size) if method == "adain" else GatysConfig(size=size)
             translations[name] = stylize_all(
                 contents, [style_culture(corpus, target, "train")], method, out, nst_config, progress=progress

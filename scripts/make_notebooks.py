@@ -425,9 +425,10 @@ def evaluate_translation() -> nbformat.NotebookNode:
             (
                 "baseline_size",
                 "None",
-                "longer side of the baselines outputs (px), None: the translators size, at least 64",
+                "longer side of the baselines outputs (px), None: the translators size, at least 128",
             ),
             ("n_bootstrap", "200", "bootstrap resamples for the FID/LPIPS confidence intervals"),
+            ("layers", "None", "VGG19 style layers of that style space, None: the five Gatys style layers"),
             ("image_size", "256", "image side for the style space used to find the nearest real target"),
             ("batch_size", "8", "images per VGG19 forward pass"),
             ("grid_examples", "4", "rows of the side-by-side grids"),
@@ -497,7 +498,7 @@ plt.show()
             md("## Side by side: source | translation | nearest real target (style space)"),
             code(
                 """
-space = study.build_style_space(corp, size=image_size, batch_size=batch_size, seed=seed)
+space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
 for name, trans in translations.items():
     if not name.startswith("cyclegan"):
         continue

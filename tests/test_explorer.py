@@ -139,6 +139,11 @@ def test_saved_html_is_standalone_and_never_overwritten(small: dict, tmp_path: P
     )
     with pytest.raises(FileExistsError, match="already exists"):
         ex.save_explorer(layout, path)
+    # After saving, the same layout can still be shown (added to another document), as the notebooks do.
+    from bokeh.document import Document
+
+    Document().add_root(layout)
+    assert ex.explorer_html(layout).count("data:image/jpeg;base64,") == page.count("data:image/jpeg;base64,")
 
 
 # ------------------------------------------------------------------------------------------ Chromium
