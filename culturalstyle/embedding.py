@@ -160,7 +160,12 @@ class StyleEmbedding:
             if self.config.reducer == "tsne":
                 n = len(next(iter(blocks.values())))
                 self.reducer_.perplexity = min(30.0, max(1.0, (n - 1) / 3.0))  # must stay below n
-                self.embedding_ = self.reducer_.fit_transform(self._concat(blocks))
+                from threadpoolctl import threadpool_limits
+
+                # torch and scikit-learn each ship an OpenMP runtime; with both spinning, t-SNE's threads can
+                # run 100x slower on few cores. One OpenMP thread for t-SNE avoids the contention.
+                with threadpool_limits(limits=1, user_api="openmp"):
+                    self.embedding_ = self.reducer_.fit_transform(self._concat(blocks))
             else:
                 self.reducer_.fit(self._concat(blocks))
         return self

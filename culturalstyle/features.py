@@ -13,6 +13,7 @@ sha256), so a second run over images it has seen never calls the network.
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -195,7 +196,8 @@ class VGGFeatures(nn.Module):
         deepest = max(self.layer_index.values())
         self.device = default_device(device)
         self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
-        net = nn.Sequential(*list(weights_module.children())[: deepest + 1])
+        # a private copy: moving, freezing and re-laying it out must not change the caller's module
+        net = copy.deepcopy(nn.Sequential(*list(weights_module.children())[: deepest + 1]))
         for module in net:
             if isinstance(module, nn.ReLU):
                 module.inplace = False  # a captured conv output must not be overwritten by its ReLU

@@ -228,3 +228,14 @@ def test_layer_index_agrees_with_weights_store_layout():
     from culturalstyle import weights
 
     assert features.layer_index(weights.build_vgg19_gatys()) == weights.VGG19_LAYER_INDEX
+
+
+def test_vggfeatures_leaves_the_given_module_untouched():
+    net = random_vgg(seed=1)
+    net[3].inplace = True
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    extractor = VGGFeatures(["relu2_1"], weights_module=net, channels_last=True)
+    assert all(p.requires_grad for p in net.parameters()) and net[3].inplace
+    assert not any(p.requires_grad for p in extractor.parameters())
+    for key, value in net.state_dict().items():
+        assert value.is_contiguous() and torch.equal(value, before[key])

@@ -128,7 +128,16 @@ def test_compare_cli_writes_tables_and_figures(tiny_corpus, tmp_path, capsys):
     for stem in ("style_space", "layer_separability", "distances_concat_energy", "confusion_concat_logreg"):
         assert (compare / f"{stem}.png").exists() and (compare / f"{stem}.pdf").exists()
     assert json.loads((compare / "run_record.json").read_text())["kind"] == "compare"
-    cheap = args[:2] + ["--n-permutations", "9", "--n-bootstrap", "9", "--thumbnails", "0", "--formats", "png"]
+    cheap = args[:2] + [
+        "--n-permutations",
+        "9",
+        "--n-bootstrap",
+        "9",
+        "--thumbnails",
+        "0",
+        "--formats",
+        "png",
+    ]
     assert main(cheap) == 0 and (out / "compare-2" / "classification.csv").exists()  # never overwrites
     assert "colour_baseline" in capsys.readouterr().out
 
@@ -164,7 +173,20 @@ def test_sample_corpus_gram_vs_colour_baseline(tmp_path, capsys):
     record = json.loads((out / "run_record.json").read_text())
     assert record["weights"]["vgg19-gatys"] and record["feature_config"]["size"] == 128
     assert (
-        main(["compare", str(out), "--n-permutations", "199", "--n-bootstrap", "500", "--thumbnails", "1"])
+        main(
+            [
+                "compare",
+                str(out),
+                "--n-permutations",
+                "199",
+                "--n-bootstrap",
+                "500",
+                "--thumbnails",
+                "1",
+                "--formats",
+                "png",
+            ]
+        )
         == 0
     )
     table = pd.read_csv(out / "compare" / "classification.csv")

@@ -102,7 +102,14 @@ def run_embed(args: argparse.Namespace) -> int:
     out = embed_corpus(
         corpus, args.out, config, device=args.device, cache=not args.no_cache, progress=not args.no_progress
     )
-    print(f"embedded {corpus!r} -> {out}")
+    from ..runs import read_record
+
+    record = read_record(out)
+    cache = record["feature_cache"]
+    print(
+        f"embedded {record['inputs']['n_images']} images of {args.corpus} -> {out} "
+        f"({cache['network_images']} through the network, {cache['hits']} from the feature cache)"
+    )
     return 0
 
 
