@@ -203,7 +203,11 @@ def test_fid_bootstrap_ci_is_seeded_and_brackets_the_resamples():
     assert (one.ci_low, one.ci_high) == (two.ci_low, two.ci_high)
     assert (one.ci_low, one.ci_high) != (other.ci_low, other.ci_high)
     assert one.ci_low < one.ci_high
-    assert np.percentile(one.replicates, 2.5) == pytest.approx(one.ci_low)
+    deviations = one.replicates - one.replicates.mean()
+    assert one.ci_low == pytest.approx(one.value + np.percentile(deviations, 2.5))
+    assert one.ci_high == pytest.approx(one.value + np.percentile(deviations, 97.5))
+    assert one.ci_low < one.value < one.ci_high
+    assert one.replicates.mean() > one.value  # the resampling bias the centring removes
     assert (one.n_generated, one.n_reference) == (30, 40)
 
 

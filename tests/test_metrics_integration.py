@@ -105,7 +105,7 @@ def test_evaluate_smoke_run_on_sample_corpus_writes_full_table(tmp_path):
     assert np.isfinite(table["value"]).all()
     for metric in ("fid", "lpips", "artfid", "gram_shift"):
         row = t.loc[("cyclegan", metric)]
-        assert row["ci_low"] <= row["value"] * 1.5 + 1e-9 and row["ci_low"] <= row["ci_high"]
+        assert row["ci_low"] <= row["value"] <= row["ci_high"], (metric, row)
     assert t.loc[("cyclegan", "lpips"), "value"] > 0
     assert t.loc[("identity", "lpips"), "value"] == 0
     assert "subset_size=" in t.loc[("cyclegan", "kid"), "details"]
