@@ -1061,35 +1061,34 @@ def _column_label(row: pd.Series) -> str:
 def compare_runs(results: Sequence[pd.DataFrame | str | os.PathLike]) -> pd.DataFrame:
     """Several evaluations side by side: index = metric, columns = (run or baseline, field).
 
-    Accepts evaluate() tables or CSV files written by `culturalstyle evaluate`. Baseline columns appear once
-    (from the first table that has them); differing baselines (e.g. another target) get a numbered label.
+    Accepts evaluate() tables (also several concatenated into one) or CSV files written by
+    `culturalstyle evaluate`. Columns are labelled by run (translations) or baseline name, plus
+    "(source→target)" when more than one direction is present. Identical baseline rows are shown once;
+    any other repeated (label, metric) gets a numbered label ("run-a #2").
     """
     tables = [
         t if isinstance(t, pd.DataFrame) else pd.read_csv(t, keep_default_na=False, na_values=[""])
         for t in results
     ]
-    if not tables:
-        raise ValueError("compare_runs needs at least one evaluation table")
+    if not tables or all(len(t) == 0 for t in tables):
+        raise ValueError("compare_runs needs at least one non-empty evaluation table")
+    rows = pd.concat(tables, ignore_index=True)
+    label = rows.apply(_column_label, axis=1)
+    if len(rows[["source", "target"]].drop_duplicates()) > 1:
+        label = label + " (" + rows["source"].astype(str) + "→" + rows["target"].astype(str) + ")"
+    rows["label"] = label
     fields = ["value", "ci_low", "ci_high", "n_generated", "n_reference"]
-    parts = []
-    seen: dict[str, pd.DataFrame] = {}
-    for table in tables:
-        table = table.copy()
-        table["label"] = table.apply(_column_label, axis=1)
-        for label, group in table.groupby("label", sort=False):
-            group = group.set_index("metric")[fields]
-            if label in seen:
-                if seen[label].equals(group):
-                    continue
-                k = 2
-                while f"{label} ({k})" in seen:
-                    k += 1
-                label = f"{label} ({k})"
-            seen[label] = group
-            group.columns = pd.MultiIndex.from_product([[label], fields])
-            parts.append(group)
-    order = list(dict.fromkeys(m for t in tables for m in t["metric"]))
-    return pd.concat(parts, axis=1).reindex(order)
+    is_baseline = rows["role"] != TRANSLATION
+    keep = ~is_baseline | ~rows.duplicated(["label", "metric", *fields])
+    rows = rows[keep].copy()
+    repeat = rows.groupby(["label", "metric"]).cumcount()
+    rows.loc[repeat > 0, "label"] = rows["label"] + " #" + (repeat + 1).astype(str)
+    labels = list(dict.fromkeys(rows["label"]))
+    metrics_order = list(dict.fromkeys(rows["metric"]))
+    wide = rows.pivot(index="metric", columns="label", values=fields)
+    wide = wide.swaplevel(axis=1)
+    columns = pd.MultiIndex.from_product([labels, fields])
+    return wide.reindex(index=metrics_order, columns=columns)
 
 
 def _fmt(x: float) -> str:

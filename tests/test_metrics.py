@@ -494,3 +494,22 @@ def test_compare_runs_reads_csv_files(toy, tmp_path):
     lines = metrics.report_markdown(table).splitlines()
     fid_line = next(line for line in lines if line.startswith("| fid |"))
     assert "[" not in fid_line and "(n=8/8)" in fid_line
+
+
+def test_compare_runs_labels_directions_in_one_concatenated_table(toy, tmp_path):
+    corpus, trans, rng = toy
+    extractor, _ = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=0, kid_subsets=5, attribution=False)
+    back = make_translations(tmp_path / "back", corpus, rng, "tgt", "test", (40, 40, 190), run="run-a")
+    kwargs = {"corpus": corpus, "config": config, "extractor": extractor, "lpips_net": MeanAbsLPIPS()}
+    both = pd.concat(
+        [metrics.evaluate(trans, target="tgt", **kwargs), metrics.evaluate(back, target="src", **kwargs)],
+        ignore_index=True,
+    )
+    wide = metrics.compare_runs([both])
+    labels = set(wide.columns.get_level_values(0))
+    assert {"run-a (src→tgt)", "run-a (tgt→src)", "identity (src→tgt)", "identity (tgt→src)"} <= labels
+    expected = both[(both["source"] == "tgt") & (both["method"] == "fake") & (both["metric"] == "fid")]
+    assert wide.loc["fid", ("run-a (tgt→src)", "value")] == pytest.approx(expected["value"].iloc[0])
+    twice = metrics.compare_runs([both, both.iloc[:4]])  # the same run again: numbered, not merged
+    assert "run-a (src→tgt) #2" in set(twice.columns.get_level_values(0))
