@@ -402,7 +402,7 @@ for direction in ("A2B", "B2A"):
     ax.imshow(image, interpolation="nearest")
     ax.axis("off")
     a, b = (source, target) if direction == "A2B" else (target, source)
-    ax.set_title(f"{a} → {b} after {int(grids[-1].stem.split('_')[1])} steps\nsource | translation | reconstruction")
+    ax.set_title(f"{a} → {b} after {int(grids[-1].stem.split('_')[1])} steps\\nsource | translation | reconstruction")
     out.figure(fig, f"samples_{direction}")
 plt.show()
 """

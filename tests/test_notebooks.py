@@ -61,6 +61,9 @@ def test_every_notebook_declares_documented_parameters_and_writes_results() -> N
         assert len(declared) == len(assignments), stem
         assert {"results_dir", "overwrite", "corpus", "seed"} <= set(declared), stem
         assert all(len(p["help"]) > 10 for p in declared.values()), stem
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                compile(cell.source, f"{stem} cell {i}", "exec")  # a syntax error fails here, not mid-study
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         assert f'study.Outputs(results_dir, "{stem}"' in code and "out.record(PARAMETERS)" in code
 
