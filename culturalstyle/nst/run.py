@@ -319,4 +319,4 @@ def grid_from_translations(
 
 
 def _short(label: str) -> str:
-    return label.replace("culture:", "").replace("[train]", " (culture)")
+    return label.replace("culture:", "").replace("[train]", "")
