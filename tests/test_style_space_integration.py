@@ -216,3 +216,27 @@ def test_sample_corpus_gram_vs_colour_baseline(tmp_path, capsys):
     assert concat["accuracy"] > concat["majority_baseline"]
     distances = pd.read_csv(out / "compare" / "distances.csv")
     assert (distances["n_permutations"] == 199).all()
+
+
+def test_meanstd_statistic_with_longer_policy_end_to_end(tiny_corpus, tmp_path):
+    config = EmbedConfig(size=32, resize_policy="longer", statistic="meanstd", layers=("relu1_1", "relu3_1"))
+    out = embed_corpus(tiny_corpus, tmp_path / "emb", config, weights_module=random_vgg())
+    run = load_embedding_dir(out)
+    assert run.features["relu1_1"].shape == (27, 2 * 4) and run.features["relu3_1"].shape == (27, 2 * 8)
+    assert run.record["feature_config"]["resize_policy"] == "longer"
+    args = [
+        "compare",
+        str(out),
+        "--n-permutations",
+        "9",
+        "--n-bootstrap",
+        "9",
+        "--thumbnails",
+        "0",
+        "--formats",
+        "png",
+    ]
+    assert main(args) == 0
+    assert not (out / "compare" / "mean_gram_distances.csv").exists()  # no Gram matrices to compare
+    features = set(pd.read_csv(out / "compare" / "classification.csv")["feature"])
+    assert features == {"relu1_1", "relu3_1", "concat", "colour_baseline"}
