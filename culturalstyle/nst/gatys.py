@@ -181,7 +181,7 @@ class Gatys:
         generator = torch.Generator().manual_seed(cfg.seed)
         full = resize_longer_tensor(content.float().cpu(), cfg.size)
         start_time = time.perf_counter()
-        timing = {"forward_s": 0.0, "backward_s": 0.0, "targets_s": 0.0}
+        timing = {"forward_s": 0.0, "backward_s": 0.0, "targets_s": 0.0, "loop_s": 0.0}
         rows: list[dict[str, Any]] = []
         x: torch.Tensor | None = None
         steps_run, stopped_early, label = 0, False, ""
@@ -305,6 +305,7 @@ class Gatys:
                 leave=False,
             )
         reference, since, stopped_early, step = math.inf, 0, False, 0
+        loop_start = time.perf_counter()
         try:
             for step in range(1, cfg.steps + 1):
                 optimizer.step(closure)
@@ -344,6 +345,7 @@ class Gatys:
                         stopped_early = True
                         break
         finally:
+            timing["loop_s"] += time.perf_counter() - loop_start
             if bar is not None:
                 bar.close()
         # The loss seen in a closure belongs to the image *before* the step that followed, so keep the best one.
