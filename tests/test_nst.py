@@ -376,6 +376,15 @@ def test_gatys_adam_passes_and_early_stop(tmp_path, vgg, content32):
     assert idle.stopped_early and idle.steps_run < 200
 
 
+def test_configs_round_trip_through_yaml(tmp_path):
+    from culturalstyle.configs import apply_overrides, load_yaml, save_yaml
+
+    config = nst.GatysConfig(layer_weights={"relu1_1": 0.5}, passes=2, optimizer="adam")
+    save_yaml(config, tmp_path / "gatys.yaml")
+    assert load_yaml(nst.GatysConfig, tmp_path / "gatys.yaml") == config
+    assert apply_overrides(nst.AdaINConfig(), ["alpha=0.5"]).alpha == 0.5
+
+
 def test_gatys_config_errors():
     with pytest.raises(ValueError, match="unknown optimizer"):
         nst.GatysConfig(optimizer="sgd").validate()
