@@ -482,7 +482,7 @@ def nearest_real(
     df = space.corpus.df
     mask = (df["culture"] == culture).to_numpy()
     if split is not None:
-        mask &= (df["split"] == split).to_numpy()
+        mask = mask & (df["split"] == split).to_numpy()
     if not mask.any():
         raise ValueError(f"no real {culture!r} images (split {split!r}) in the style space")
     candidates = space.vectors[mask]

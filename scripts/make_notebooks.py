@@ -428,6 +428,7 @@ def evaluate_translation() -> nbformat.NotebookNode:
                 "longer side of the baselines outputs (px), None: the translators size, at least 128",
             ),
             ("n_bootstrap", "200", "bootstrap resamples for the FID/LPIPS confidence intervals"),
+            ("fid_size", "None", "image side for FID/KID of every method (px), None: each sets own size"),
             ("layers", "None", "VGG19 style layers of that style space, None: the five Gatys style layers"),
             ("image_size", "256", "image side for the style space used to find the nearest real target"),
             ("batch_size", "8", "images per VGG19 forward pass"),
@@ -469,7 +470,7 @@ evaluation, translations = study.evaluate_translator(
     split=split,
     baselines=baselines,
     baseline_size=baseline_size,
-    config=metrics.EvaluationConfig(split=split, n_bootstrap=n_bootstrap, seed=seed),
+    config=metrics.EvaluationConfig(split=split, size=fid_size, n_bootstrap=n_bootstrap, seed=seed),
     overwrite=overwrite,
 )
 out.table(evaluation, "evaluation")

@@ -308,6 +308,16 @@ def test_style_space_maps_and_projection_agree(tiny_space) -> None:
     feats = space.features.subset(rows)
     nearest = study.nearest_real(space, feats, "ukiyo_e", split=None)
     assert nearest == small.df["image_id"].iloc[rows].tolist()
+    train = np.flatnonzero(
+        (small.df["culture"] == "ukiyo_e").to_numpy() & (small.df["split"] == "train").to_numpy()
+    )
+    assert len(train) and study.nearest_real(space, feats, "ukiyo_e", split="train")[0] in set(
+        small.df["image_id"].iloc[train]
+    )
+    assert (
+        study.nearest_real(space, space.features.subset(train), "ukiyo_e", "train")
+        == small.df["image_id"].iloc[train].tolist()
+    )
     with pytest.raises(ValueError, match="no real 'chinese_ink' images"):
         study.nearest_real(space, feats, "chinese_ink", split=None)
 
@@ -399,7 +409,9 @@ def test_smoke_study_produces_every_notebooks_outputs_and_index(smoke_study: dic
 
     # 2: leave-artist-out accuracy per layer, concat and the colour baseline, with CIs and n
     clf = _table(out, "2_style_space", "classification")
-    assert {"relu1_1", "relu2_1", "relu3_1", "concat", "colour_baseline"} == set(clf["feature"])  # smoke layers
+    assert {"relu1_1", "relu2_1", "relu3_1", "concat", "colour_baseline"} == set(
+        clf["feature"]
+    )  # smoke layers
     assert ((clf["accuracy"] >= 0) & (clf["accuracy"] <= 1)).all() and (clf["ci_low"] <= clf["ci_high"]).all()
     assert (clf["n"] == len(art)).all()
     distances = _table(out, "2_style_space", "distances")
