@@ -280,7 +280,7 @@ class ColourTextureBaseline:
         """Raw descriptors (B x D, see `feature_names`) of RGB images in [0, 1]."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"describe expects B x 3 x H x W RGB in [0, 1], got shape {tuple(images.shape)}")
-        x = images.detach().double().cpu().clamp(0, 1)
+        x = images.detach().float().cpu().clamp(0, 1)  # float32: ample for histograms, half the time
         lab = rgb_to_lab(x)
         b = x.shape[0]
         lightness, a, bb = (lab[:, i].reshape(b, -1) for i in range(3))
@@ -307,7 +307,7 @@ class ColourTextureBaseline:
         orientation = torch.remainder(torch.atan2(gy, gx), torch.pi).reshape(b, -1)  # undirected edges
         parts.append(_histogram(torch.log10(magnitude + 1e-4), 8, -4.0, 0.5))
         parts.append(_histogram(orientation, 8, 0.0, float(np.pi), weights=magnitude))
-        edge_density = (magnitude > 0.1).double().mean(1, keepdim=True)
+        edge_density = (magnitude > 0.1).float().mean(1, keepdim=True)
         # Local contrast: std of lightness in non-overlapping 8x8 windows.
         local = torch.nn.functional.avg_pool2d(grey, 8, 8)
         local_sq = torch.nn.functional.avg_pool2d(grey**2, 8, 8)
@@ -317,22 +317,60 @@ class ColourTextureBaseline:
                 [magnitude.mean(1), edge_density[:, 0], contrast.mean(1), contrast.std(1, unbiased=False)], 1
             )
         )
-        return torch.cat(parts, dim=1).numpy()
+        return torch.cat(parts, dim=1).numpy().astype(np.float64)
 
-    def features(self, corpus: Any, batch_size: int = 16) -> np.ndarray:
-        """Raw descriptors of every image of a Corpus (or list of paths), in row order."""
+    VERSION = 1  # bump when the descriptors change, so cached ones are not reused
+
+    def _cache_file(self, image_sha256: str) -> Any:
+        from .cache import cache_dir, stable_hash
+
+        key = stable_hash(
+            {
+                "baseline": self.VERSION,
+                "image": image_sha256,
+                "size": self.size,
+                "resize": self.resize_policy,
+                "bins": self.bins,
+            },
+            length=32,
+        )
+        return cache_dir("features") / "colour_texture" / key[:2] / f"{key}.npy"
+
+    def features(self, corpus: Any, batch_size: int = 16, cache: bool = True) -> np.ndarray:
+        """Raw descriptors of every image of a Corpus (or list of paths), in row order.
+
+        Cached on disk like the VGG features (keyed by image sha256, size, policy, bins), so a repeated study
+        decodes no image at all.
+        """
+        from .cache import atomic_path
         from .features import _items, load_for_features
 
         items = _items(corpus)
-        out = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            batch = [load_for_features(it.path, self.size, self.resize_policy) for it in chunk]
+        rows: list[np.ndarray | None] = [None] * len(items)
+        if cache:
+            for i, item in enumerate(items):
+                path = self._cache_file(item.sha256)
+                if path.exists():
+                    try:
+                        rows[i] = np.load(path)
+                    except (OSError, ValueError):  # unreadable entry: recompute it
+                        rows[i] = None
+        todo = [i for i, row in enumerate(rows) if row is None]
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            batch = [load_for_features(items[i].path, self.size, self.resize_policy) for i in chunk]
             if self.resize_policy == "shorter":  # equal shapes: one batched call
-                out.append(self.describe(torch.stack(batch)))
+                described = self.describe(torch.stack(batch))
             else:
-                out += [self.describe(t[None]) for t in batch]
-        return np.concatenate(out, axis=0)
+                described = np.concatenate([self.describe(t[None]) for t in batch])
+            for i, row in zip(chunk, described):
+                rows[i] = row
+                if cache:
+                    with atomic_path(self._cache_file(items[i].sha256)) as tmp:
+                        with open(tmp, "wb") as handle:
+                            np.save(handle, row)
+        self.cache_hits = len(items) - len(todo)
+        return np.stack(rows)
 
     def fit(self, x: np.ndarray, y: Any = None) -> ColourTextureBaseline:
         x = np.asarray(x, dtype=np.float64)
@@ -377,6 +415,24 @@ class EmbedConfig:
     cultures: tuple[str, ...] | None = None  # None: every culture of the corpus
     split: tuple[str, ...] | None = None  # None: every split
     seed: int = 0
+
+
+def pca_scores(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA scores (N x k) and explained variance ratios of wide data via the N x N centred kernel.
+
+    Exactly the principal-component scores of `x` (up to each component's sign, fixed here so that the
+    largest-magnitude score is positive), at O(N^2 D) instead of an SVD of the N x D matrix.
+    """
+    from .stats import coordinates_from_kernel
+
+    x = np.asarray(x, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    z = coordinates_from_kernel(centred @ centred.T)
+    variances = (z**2).sum(axis=0)
+    k = min(n_components, z.shape[1])
+    z = z[:, :k]
+    signs = np.sign(z[np.abs(z).argmax(axis=0), np.arange(k)])
+    return z * signs, variances[:k] / variances.sum()
 
 
 @dataclass
@@ -459,21 +515,16 @@ def embed_corpus(
         layer_weights=config.layer_weights,
         seed=config.seed,
     ).fit(vectors)
-    full = embedding.transform(vectors)
-    n_components = min(config.n_components, len(full) - 1, full.shape[1])
-    pca = make_reducer("pca", n_components, config.seed).fit(full)
-    np.save(out / "embedding_pca.npy", pca.transform(full).astype(np.float32))
-    pd.DataFrame(
-        {
-            "component": np.arange(1, n_components + 1),
-            "explained_variance_ratio": pca.explained_variance_ratio_,
-        }
-    ).to_csv(out / "pca_variance.csv", index=False)
+    scores, ratio = pca_scores(embedding.transform(vectors), config.n_components)
+    np.save(out / "embedding_pca.npy", scores.astype(np.float32))
+    pd.DataFrame({"component": np.arange(1, len(ratio) + 1), "explained_variance_ratio": ratio}).to_csv(
+        out / "pca_variance.csv", index=False
+    )
 
     baseline = ColourTextureBaseline(
         bins=config.baseline_bins, size=config.size, resize_policy=config.resize_policy
     )
-    np.save(out / "baseline.npy", baseline.features(selected).astype(np.float32))
+    np.save(out / "baseline.npy", baseline.features(selected, cache=cache).astype(np.float32))
     (out / "baseline_features.txt").write_text("\n".join(baseline.feature_names()) + "\n")
 
     meta = selected.df[[c for c in META_COLUMNS if c in selected.df.columns]].copy()
@@ -494,6 +545,7 @@ def embed_corpus(
         weights={extractor.weights_name: extractor.weights_sha256},
         extra={
             "feature_cache": {"hits": featureset.cache_hits, "network_images": featureset.network_images},
+            "baseline_cache_hits": baseline.cache_hits,
             "feature_config": featureset.config,
             "device": str(extractor.device),
         },
