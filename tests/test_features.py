@@ -153,6 +153,9 @@ def test_extract_caches_and_skips_the_network(net, image_paths):
     assert first.image_ids == [p.stem for p in image_paths]
     assert [first[layer].shape for layer in STYLE_LAYERS] == [(5, c, c) for c in (4, 8, 8, 16, 16)]
     assert first.config["size"] == 32 and first.config["resize_policy"] == "shorter"
+    part = first.subset([3, 0])
+    assert part.image_ids == ["img3", "img0"] and part.config == first.config
+    np.testing.assert_array_equal(part["relu2_1"], first["relu2_1"][[3, 0]])
 
     second_extractor = VGGFeatures(STYLE_LAYERS, weights_module=net)
     second = extract(image_paths, size=32, batch_size=2, extractor=second_extractor)
