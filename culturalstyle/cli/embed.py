@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Cluster quality, leave-artist-out culture classification per layer (and the colour baseline), "
             "between-culture distances with permutation p-values and bootstrap CIs, within-culture spread and "
-            "nearest neighbours; CSV tables and PNG/PDF figures go to a new DIR/compare directory."
+            "nearest neighbours; CSV tables and PNG/PDF figures go to a new DIR/compare directory. The "
+            "embedding's per-feature standardisation (no labels) is fitted on all images of DIR; classifiers are "
+            "fitted inside artist-disjoint folds."
         ),
     )
     compare.add_argument("dir", help="directory written by `culturalstyle embed`")
