@@ -176,7 +176,7 @@ display(dated)
 fig, ax = plt.subplots(figsize=(8, 3.2))
 for i, (culture, group) in enumerate(years.dropna(subset=["year"]).groupby("culture")):
     ax.scatter(group["year"], np.full(len(group), i) + np.random.default_rng(seed).uniform(-0.2, 0.2, len(group)), s=8)
-ax.set_yticks(range(len(dated)), [f"{c} (n={n})" for c, n in zip(dated["culture"], dated["n_dated"])])
+ax.set_yticks(range(len(dated)), [f"{c} ({n} of {m} dated)" for c, n, m in zip(dated["culture"], dated["n_dated"], dated["n_images"])])
 ax.set_xlabel("year")
 ax.set_title("Dated works per culture")
 fig.tight_layout()
@@ -663,13 +663,18 @@ translated = pd.concat(parts, ignore_index=True)
 tcoords = {k: np.concatenate([c[k] for c in coords_parts]) for k in coords_parts[0]}
 pca_names = list(tcoords)
 main_map = f"{study.ALL_LAYERS} · PCA"
-fig = plots.style_scatter(space.coords[main_map], cul, region="ellipse", title="Real art and translations")
+fig = plots.style_scatter(space.coords[main_map], cul, region="ellipse",
+                          title=f"Real art and {len(translated)} translations (arrows: source → translation)")
 ax = fig.axes[0]
 position = {i: k for k, i in enumerate(corp.df["image_id"])}
+markers = dict(zip(sorted(translated["method"].unique()), "^sDvP"))
 for (_, row), xy in zip(translated.iterrows(), tcoords[main_map]):
     start = space.coords[main_map][position[row["source_image_id"]]]
-    ax.annotate("", xy, start, arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 0.6})
-    ax.scatter(*xy, marker="^", s=30, color="black")
+    ax.annotate("", xy, start, arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 0.5, "alpha": 0.6})
+for method, marker in markers.items():
+    xy = tcoords[main_map][(translated["method"] == method).to_numpy()]
+    ax.scatter(xy[:, 0], xy[:, 1], marker=marker, s=30, color="black", label=f"{method} translations (n={len(xy)})")
+ax.legend(fontsize="small")
 out.figure(fig, "translations_in_style_space")
 thumbs = [explorer.thumbnail_uri(corp.abspath(r), thumb_size) for _, r in corp.df.iterrows()]
 tthumbs = [explorer.thumbnail_uri(t.abspath(r), thumb_size) for t in translations.values() for _, r in t.df.iterrows()]
