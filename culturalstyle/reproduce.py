@@ -463,7 +463,7 @@ def write_index(result: Reproduction) -> tuple[Path, Path]:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>culturalstyle study: {html.escape(result.profile)}</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:85%}"
+        "img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:85%;display:block;overflow-x:auto;max-width:100%}"
         "table.table td,table.table th{border:1px solid #ccc;padding:2px 6px}.failed{color:#b00}"
         ".note{color:#666;font-size:85%}figure{margin:1em 0}</style></head><body>",
         f"<h1>Study reproduction: profile <code>{html.escape(result.profile)}</code></h1>",
