@@ -56,8 +56,21 @@ def environment_versions() -> dict[str, str]:
     """Versions of the interpreter and the libraries that change numbers (read from metadata, no imports)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"culturalstyle": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for dist in ("torch", "torchvision", "numpy", "pandas", "scikit-learn", "torch-fidelity", "lpips", "pillow"):
+    versions = {
+        "culturalstyle": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    for dist in (
+        "torch",
+        "torchvision",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "torch-fidelity",
+        "lpips",
+        "pillow",
+    ):
         try:
             versions[dist] = version(dist)
         except PackageNotFoundError:
