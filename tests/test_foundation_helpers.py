@@ -71,6 +71,18 @@ def test_atomic_write_leaves_old_file_when_the_block_fails(tmp_path):
     assert list(tmp_path.iterdir()) == [target]  # no temp file left behind
 
 
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = cache.atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_sha256_file_matches_hashlib(tmp_path):
     import hashlib
 
