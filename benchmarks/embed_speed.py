@@ -23,29 +23,9 @@ import time
 from pathlib import Path
 
 import torch
+from common import matmul_peak, sync
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def matmul_peak(n: int = 2048, repeats: int = 5, device: torch.device | None = None) -> float:
-    """Best GFLOP/s of an n x n fp32 matmul (2 n^3 FLOPs)."""
-    device = device or torch.device("cpu")
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    torch.matmul(a, b)
-    best = 0.0
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        _sync(device)
-        best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
-    return best
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def network_throughput(extractor, size: int, batch: int, repeats: int) -> dict:
@@ -58,11 +38,11 @@ def network_throughput(extractor, size: int, batch: int, repeats: int) -> dict:
             gram(a)
         best = float("inf")
         for _ in range(repeats):
-            _sync(extractor.device)
+            sync(extractor.device)
             start = time.perf_counter()
             for a in extractor(x).values():
                 gram(a)
-            _sync(extractor.device)
+            sync(extractor.device)
             best = min(best, time.perf_counter() - start)
     flops = extractor.conv_flops(size, size) * batch
     return {"batch": batch, "seconds": best, "images_per_s": batch / best, "gflops_per_s": flops / best / 1e9}
@@ -133,7 +113,7 @@ def main() -> None:
     # On a shared machine the achievable peak moves with the other processes' load: sample it before every
     # measurement and at the end, and compare against the best sample (a conservative, i.e. high, peak).
     n = 4096 if device.type == "cuda" else 2048
-    peaks = [matmul_peak(n, device=device)]
+    peaks = [matmul_peak(device, n)]
     print(f"device {device}, {torch.get_num_threads()} threads, fp32 matmul {peaks[0]:.1f} GFLOP/s")
     net = weights.load("vgg19-gatys")
     results: dict = {"sizes": {}}
@@ -147,7 +127,7 @@ def main() -> None:
             )
             entry["conv_gflop_per_image"] = extractor.conv_flops(size, size) / 1e9
             batch = args.batch_size if size <= 256 else max(1, args.batch_size // 2)
-            peaks.append(matmul_peak(n, device=device))
+            peaks.append(matmul_peak(device, n))
             run = network_throughput(extractor, size, batch, args.repeats)
             layout = "channels_last" if channels_last else "nchw"
             entry["network"][layout] = run
@@ -168,7 +148,7 @@ def main() -> None:
             f"{e2e['cached_speedup']:.0f}x faster"
         )
         results["sizes"][str(size)] = entry
-    peaks.append(matmul_peak(n, device=device))
+    peaks.append(matmul_peak(device, n))
     peak = max(peaks)
     results["peak_gflops_per_s"] = peak
     results["peak_samples_gflops_per_s"] = peaks
