@@ -999,7 +999,11 @@ def attribution_rows(
     embedding = StyleEmbedding(layers=layers)
     train_embedded = embedding.fit_transform(gram_features(train))
     cultures = train.df["culture"].to_numpy()
-    classifier = CultureClassifier(config.classifier, pca_components=config.classifier_pca, seed=config.seed)
+    # StyleEmbedding already standardises and weights its layers (w/sqrt(dim)); re-standardising would undo
+    # the layer weights and let the widest layer dominate, unlike the style-space statistics.
+    classifier = CultureClassifier(
+        config.classifier, pca_components=config.classifier_pca, standardize=False, seed=config.seed
+    )
     classifier.fit(train_embedded, cultures)
     c_source = train_embedded[cultures == source].mean(axis=0)
     c_target = train_embedded[cultures == target].mean(axis=0)

@@ -52,7 +52,8 @@ def artist_groups(artists: Sequence[Any], image_ids: Sequence[Any] | None = None
     artists = pd.Series(list(artists), dtype=object)
     ids = pd.Series(range(len(artists)) if image_ids is None else list(image_ids), dtype=object).astype(str)
     unknown = artists.isna() | ~artists.map(artist_known).astype(bool)
-    groups = artists.astype(str).where(~unknown, "unknown:" + ids)
+    # the same normalisation as corpus.split_groups: "Hokusai" and "hokusai " are one artist
+    groups = artists.astype(str).str.strip().str.lower().where(~unknown, "unknown:" + ids)
     return groups.to_numpy(dtype=str)
 
 
@@ -130,7 +131,7 @@ class CultureClassifier:
         self.pca_components, self.standardize, self.seed = pca_components, standardize, seed
         self.pipeline_: Any = None
 
-    def _build(self, n_train: int) -> Any:
+    def _build(self, n_train: int, n_features: int) -> Any:
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
         from sklearn.neighbors import KNeighborsClassifier
@@ -141,7 +142,8 @@ class CultureClassifier:
         if self.standardize:
             steps.append(StandardScaler())
         if self.pca_components:
-            steps.append(PCA(n_components=min(self.pca_components, n_train - 1), random_state=self.seed))
+            n_components = min(self.pca_components, n_train - 1, n_features)
+            steps.append(PCA(n_components=n_components, random_state=self.seed))
         if self.method == "logreg":
             steps.append(LogisticRegression(C=self.C, max_iter=5000, random_state=self.seed))
         else:
@@ -153,7 +155,7 @@ class CultureClassifier:
         y = _labels(cultures, "cultures", len(x))
         if len(np.unique(y)) < 2:
             raise ValueError("a culture classifier needs at least two cultures in its training data")
-        self.pipeline_ = self._build(len(x)).fit(x, y)
+        self.pipeline_ = self._build(*x.shape).fit(x, y)
         return self
 
     @property

@@ -193,7 +193,7 @@ def test_classifier_bad_input():
 
 def test_artist_groups_make_unknown_artists_singletons():
     groups = stats.artist_groups(["Hokusai", None, "unknown", "Hokusai", ""], ["a", "b", "c", "d", "e"])
-    assert list(groups) == ["Hokusai", "unknown:b", "unknown:c", "Hokusai", "unknown:e"]
+    assert list(groups) == ["hokusai", "unknown:b", "unknown:c", "hokusai", "unknown:e"]
 
 
 # ---- cluster quality and retrieval ----------------------------------------------------------------------------
@@ -304,3 +304,16 @@ def test_compare_style_space_tables():
     direct_gram = stats.mean_gram_distances(grams, y, n_permutations=19, n_bootstrap=20)
     np.testing.assert_allclose(tables["mean_gram_distances"]["distance"], direct_gram["distance"], rtol=1e-8)
     assert set(tables) >= {"cluster_quality", "confusion", "spread", "neighbours", "neighbour_rates"}
+
+
+def test_artist_groups_normalise_names_like_the_corpus_splits():
+    groups = stats.artist_groups(["Hokusai", "hokusai ", " HOKUSAI", "Hiroshige"], ["a", "b", "c", "d"])
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_classifier_pca_is_capped_at_the_number_of_features():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (20, 3)), rng.normal(4, 1, (20, 3))])
+    y = ["a"] * 20 + ["b"] * 20
+    classifier = stats.CultureClassifier("logreg", pca_components=50, seed=0).fit(x, y)
+    assert (classifier.predict(x) == np.array(y)).mean() > 0.9
