@@ -24,6 +24,17 @@ def _isolated_cache(tmp_path_factory, monkeypatch, request):
         monkeypatch.setenv("CULTURALSTYLE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors gain nothing from intra-op threads; on a busy 2-core machine the hand-offs dominate."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def require_weights(name: str) -> None:
     """Skip (or fail under CI) when the artifact `name` is not in the weights store."""
     from culturalstyle import weights

@@ -17,16 +17,7 @@ from culturalstyle import nst
 from culturalstyle.corpus import Corpus
 from culturalstyle.features import VGGFeatures, channel_stats
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """At 64-128 px thread hand-offs cost more than they save on a busy 2-core machine (measured 3x)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

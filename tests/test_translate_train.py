@@ -20,14 +20,7 @@ from culturalstyle.translate.config import make_config
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine is shared; one intra-op thread avoids oversubscription and keeps steps fast."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
