@@ -47,9 +47,8 @@ PROBLEM_COLUMNS = ["path", "kind", "reason"]
 SPLITS = ("train", "val", "test")
 CONTENT_SPLIT = "content"  # rows that are not art (content photos); make_splits leaves them alone
 UNKNOWN_ARTISTS = {"", "unknown", "anonymous", "unidentified artist", "nan", "n/a", "none"}
-NEAR_DUPLICATE_BITS = (
-    6  # Hamming distance between 64-bit pHashes at or below which images are near duplicates
-)
+# Hamming distance between 64-bit pHashes at or below which images are near duplicates
+NEAR_DUPLICATE_BITS = 6
 
 DEFAULT_WIKIART_STYLE_MAP = {
     "Ukiyo_e": "ukiyo_e",
@@ -61,18 +60,7 @@ DEFAULT_WIKIART_STYLE_MAP = {
     "Post_Impressionism": "impressionism",
 }
 
-_TEXT_COLUMNS = [
-    "image_id",
-    "path",
-    "culture",
-    "artist",
-    "title",
-    "date",
-    "source",
-    "license",
-    "split",
-    "sha256",
-]
+_TEXT_COLUMNS = [c for c in COLUMNS if c not in ("width", "height")]  # read as strings, never as numbers
 
 
 class CorpusError(ValueError):
