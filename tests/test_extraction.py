@@ -79,7 +79,9 @@ def test_store_holds_the_calibrated_sketches_and_records_bad_images(tmp_path, on
     with torch.inference_mode():
         tri = source.exact(images)
         position = {row: k for k, row in enumerate(good)}
-        moments = {layer: Moments.of(t[[position[r] for r in calibration]].numpy()) for layer, t in tri.items()}
+        moments = {
+            layer: Moments.of(t[[position[r] for r in calibration]].numpy()) for layer, t in tri.items()
+        }
         source.calibrate(moments)
         expected = source.compute(images)
     saved = load_calibration(store)
@@ -149,7 +151,9 @@ def test_kill_9_then_rerun_recomputes_only_unfinished_shards(tmp_path, phase, wh
     expected = len([r for r in range(N_IMAGES) if r not in finished_rows and r != BAD_ROW])
     if phase == "compute":
         shards = [name for name in done if name.startswith("shard-")]
-        assert calibrated and "shard-000000" in shards and len(shards) < store.n_shards  # killed in a later one
+        assert (
+            calibrated and "shard-000000" in shards and len(shards) < store.n_shards
+        )  # killed in a later one
     else:
         assert not calibrated and done == []  # killed during calibration: it is redone
     _, report = build(items, tmp_path / "store")
@@ -200,7 +204,11 @@ def _free_port() -> int:
 
 def _rank_worker(rank: int, world: int, port: int, images: str, root: str, fid_out: str) -> None:
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
     from culturalstyle import distributed
@@ -241,7 +249,9 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     for layer in STYLE_LAYERS:
         a, b = single.read(layer), ranked.read(layer)
         np.testing.assert_allclose(b, a, rtol=2e-3, atol=2e-3 * max(np.abs(a).max(), 1.0))
-        np.testing.assert_allclose(ranked.moments(layer).mean, single.moments(layer).mean, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(
+            ranked.moments(layer).mean, single.moments(layer).mean, rtol=1e-3, atol=1e-3
+        )
     np.testing.assert_array_equal(ranked.valid, single.valid)
     # the ranks split the work: together they ran each good image through the network once
     with np.load(fid_out) as r0, np.load(fid_out.replace(".npz", "-1.npz")) as r1:

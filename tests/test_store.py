@@ -13,7 +13,9 @@ from culturalstyle.streaming import Moments
 
 
 def make_index(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"image_id": [f"img{i}" for i in range(n)], "sha256": [f"{i:064x}" for i in range(n)]})
+    return pd.DataFrame(
+        {"image_id": [f"img{i}" for i in range(n)], "sha256": [f"{i:064x}" for i in range(n)]}
+    )
 
 
 def test_write_read_round_trip_and_finalize(tmp_path):
@@ -25,12 +27,16 @@ def test_write_read_round_trip_and_finalize(tmp_path):
     assert store.bytes_per_row == 3 * 2 + 2 * 4
     a, b = rng.normal(size=(10, 3)), rng.normal(size=(10, 2))
     with pytest.raises(StoreError, match="incomplete"):
-        store.valid
+        _ = store.valid
     # rows written out of order and in scattered runs land where they belong
     for shard, rows in enumerate([np.array([3, 0, 1, 2]), np.array([7, 5, 4, 6]), np.array([9, 8])]):
         store.write_rows(rows, {"a": a[rows], "b": b[rows]})
         good = rows[rows != 5]
-        problems = [{"row": 5, "image_id": "img5", "path": "p", "kind": "corrupt", "reason": "r"}] if shard == 1 else []
+        problems = (
+            [{"row": 5, "image_id": "img5", "path": "p", "kind": "corrupt", "reason": "r"}]
+            if shard == 1
+            else []
+        )
         moments = {"a": Moments.of(a[good].astype(np.float16)), "b": Moments.of(b[good])}
         store.mark_done(f"shard-{shard}", rows, moments, problems)
     store.finalize()
@@ -43,7 +49,9 @@ def test_write_read_round_trip_and_finalize(tmp_path):
     assert again.problems[["row", "kind"]].values.tolist() == [[5, "corrupt"]]
     good = np.flatnonzero(again.valid)
     np.testing.assert_allclose(again.moments("b").mean, b[good].mean(0), rtol=1e-10)
-    np.testing.assert_allclose(again.moments("a").variance(), a[good].astype(np.float16).astype(np.float64).var(0), rtol=1e-9)
+    np.testing.assert_allclose(
+        again.moments("a").variance(), a[good].astype(np.float16).astype(np.float64).var(0), rtol=1e-9
+    )
     np.testing.assert_array_equal(again.memmap("a"), a.astype(np.float16))
     # chunks: contiguous and scattered selections both give the right rows
     for rows in (None, np.array([0, 1, 2, 9]), np.array([8, 1, 3])):
