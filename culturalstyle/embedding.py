@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .features.vgg import STYLE_LAYERS
+
 NORMALIZATIONS = ("signed_sqrt", "log", "none")
 REDUCERS = ("pca", "tsne", "umap", "none")
 
@@ -402,7 +404,7 @@ META_COLUMNS = ("image_id", "culture", "artist", "split", "sha256", "path", "tit
 class EmbedConfig:
     """Everything that determines an embedding run; saved as config.yaml and in the run record."""
 
-    layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    layers: tuple[str, ...] = STYLE_LAYERS
     size: int = 256
     resize_policy: str = "shorter"  # shorter (+ centre crop) | longer | native
     statistic: str = "gram"  # gram | meanstd

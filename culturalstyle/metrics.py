@@ -638,6 +638,8 @@ class EvaluationConfig:
     classifier: str = "logreg"  # stats.CultureClassifier method
     classifier_pca: int = 50
     baselines: bool = True
+    negative_controls: bool = True  # noise and pixel-shuffled sources, scored like translations
+    paired_bootstrap: int = 500  # replicates of the paired translation-minus-identity FID/KID differences
     seed: int = 0
     batch_size: int = 32
 
@@ -834,6 +836,46 @@ def evaluate(
                 stacklevel=2,
             )
 
+    # -- negative controls: images any honest metric must rate badly ----------------------------------------
+    controls: list[tuple[str, Corpus, np.ndarray]] = []
+    if config.negative_controls:
+        from .controls import KINDS, ROLE, negative_control
+
+        for kind in KINDS:
+            images = negative_control(kind, trans, sources, corpus.root, seed=config.seed)
+            feats = inception_features(images, size=size, extractor=extractor, batch_size=config.batch_size)
+            label = {"method": kind, "run": "", "role": ROLE}
+            fid_c = fid_kid(feats, idx_g, **label)
+            d = lpips_distances(
+                list(zip(source_paths, images.paths())), net=lpips_net, size=config.lpips_size, device=device
+            )
+            lp_c = mean_with_ci(d, idx_g, "mean over source/control pairs; 95% percentile bootstrap")
+            lp_c.n_reference = lp.n_reference
+            rows.append(_rows_for("lpips", lp_c, network=lpips_name, weights_sha=lpips_sha, **label))
+            rows.append(_artfid_row(fid_c, lp_c, net_name, lpips_name, fid_sha, lpips_sha, label))
+            controls.append((kind, images, feats))
+
+    # -- paired differences to doing nothing (same source images, same reference resamples) ------------------
+    if config.baselines and config.paired_bootstrap > 0:
+        from .paired import fid_difference, kid_difference
+
+        compared = [(method, run, TRANSLATION, generated)]
+        compared += [(kind, "", "negative-control", feats) for kind, _, feats in controls]
+        for label_method, label_run, role, feats in compared:
+            label = {"method": label_method, "run": label_run, "role": role}
+            seed = config.seed + 7
+            diff = fid_difference(
+                feats, source_feats, reference.features, n_bootstrap=config.paired_bootstrap, seed=seed
+            )
+            rows.append(_rows_for("fid_minus_identity", diff, network=net_name, weights_sha=fid_sha, **label))
+            if min(n, reference.n) >= KID_MIN_IMAGES:
+                kdiff = kid_difference(
+                    feats, source_feats, reference.features, subsets=config.paired_bootstrap, seed=seed
+                )
+                rows.append(
+                    _rows_for("kid_minus_identity", kdiff, network=net_name, weights_sha=fid_sha, **label)
+                )
+
     # -- culture attribution ---------------------------------------------------------------------------------
     if config.attribution:
         rows.extend(
@@ -850,6 +892,7 @@ def evaluate(
                 size=size,
                 model=attribution_model,
                 device=device,
+                extra_sets=[(kind, "", "negative-control", images) for kind, images, _ in controls],
             )
         )
 
@@ -965,6 +1008,7 @@ def attribution_rows(
     size: int,
     model: Any = None,
     device: str | torch.device | None = None,
+    extra_sets: Sequence[tuple[str, str, str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Culture attribution of translations (and the baselines) in Gram style space.
 
@@ -1013,6 +1057,7 @@ def attribution_rows(
         sets.append((IDENTITY, "", "baseline", _Corpus(sources, corpus.root)))
         held_out = corpus.filter(culture=target, split=split)
         sets.append((REAL_TARGET, "", "baseline", held_out))
+    sets.extend(extra_sets)  # (method, run, role, images), e.g. the negative controls
     network = f"{vgg.weights_name} Gram ({','.join(layers)}) @ {attr_size}px + CultureClassifier({config.classifier})"
     rng = np.random.default_rng(config.seed + 1)
     rows = []

@@ -349,7 +349,9 @@ def toy(tmp_path):
 def test_evaluate_table_has_metrics_baselines_and_sizes(toy):
     corpus, trans, _ = toy
     extractor, module = counting()
-    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=20, attribution=False)
+    config = metrics.EvaluationConfig(
+        n_bootstrap=30, kid_subsets=20, attribution=False, negative_controls=False, paired_bootstrap=0
+    )
     table = metrics.evaluate(
         trans, target="tgt", corpus=corpus, config=config, extractor=extractor, lpips_net=MeanAbsLPIPS()
     )
@@ -513,3 +515,31 @@ def test_compare_runs_labels_directions_in_one_concatenated_table(toy, tmp_path)
     assert wide.loc["fid", ("run-a (tgt→src)", "value")] == pytest.approx(expected["value"].iloc[0])
     twice = metrics.compare_runs([both, both.iloc[:4]])  # the same run again: numbered, not merged
     assert "run-a (src→tgt) #2" in set(twice.columns.get_level_values(0))
+
+
+def test_evaluate_negative_controls_rate_badly_and_paired_differences(toy):
+    """Noise and pixel-shuffled sources get rows of their own, and every metric rates them worse than the
+    translation; the paired translation-minus-identity differences agree with the separate FIDs."""
+    corpus, trans, _ = toy
+    extractor, module = counting()
+    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=20, attribution=False, paired_bootstrap=60)
+    table = metrics.evaluate(
+        trans, target="tgt", corpus=corpus, config=config, extractor=extractor, lpips_net=MeanAbsLPIPS()
+    )
+    t = table.set_index(["method", "metric"])
+    assert set(table.loc[table["role"] == "negative-control", "method"]) == {"noise", "pixel-shuffled"}
+    for control in ("noise", "pixel-shuffled"):
+        assert t.loc[(control, "fid"), "value"] > t.loc[("fake", "fid"), "value"]
+        assert t.loc[(control, "kid"), "value"] > t.loc[("fake", "kid"), "value"]
+        assert t.loc[(control, "lpips"), "value"] > 0.05
+        assert t.loc[(control, "fid"), "n_generated"] == 8
+        # paired rows exist for the controls too (whether a control beats doing nothing is a property of the
+        # feature network: with this colour-pooling fake, grey noise is nearer the red target than blue sources)
+        assert t.loc[(control, "fid_minus_identity"), "value"] > t.loc[("fake", "fid_minus_identity"), "value"]
+    diff = t.loc[("fake", "fid_minus_identity")]
+    separate = t.loc[("fake", "fid"), "value"] - t.loc[("identity", "fid"), "value"]
+    assert diff["value"] == pytest.approx(separate, rel=1e-6)
+    assert diff["ci_high"] < 0  # red translations of blue sources: clearly closer to the red target
+    assert t.loc[("fake", "kid_minus_identity"), "ci_high"] < 0
+    # 8 translations + 8 target test + 8 sources + 8 floor images + 2 x 8 controls
+    assert module.images == 48

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cache import atomic_path, cache_dir, sha256_file, stable_hash
+from ..cache import atomic_path, cache_dir, sha256_file, stable_hash
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -168,14 +168,14 @@ class VGGFeatures(nn.Module):
         channels_last: bool | None = None,
     ) -> None:
         super().__init__()
-        from .device import default_device
+        from ..device import default_device
 
         if isinstance(layers, str):
             layers = (layers,)
         if not layers:
             raise ValueError("VGGFeatures needs at least one layer name")
         if weights_module is None:
-            from . import weights
+            from .. import weights
 
             weights_module = weights.load(WEIGHTS_NAME)
             self.weights_name = WEIGHTS_NAME
@@ -317,7 +317,7 @@ def load_for_features(path: str | Path, size: int | None, resize_policy: str = "
              `extract` batches images of equal shape together.
     native:  unchanged apart from the loader's cap on huge images.
     """
-    from . import images
+    from .. import images
 
     if resize_policy not in RESIZE_POLICIES:
         raise ValueError(f"unknown resize policy {resize_policy!r}; choose one of {RESIZE_POLICIES}")
@@ -404,6 +404,40 @@ def _batches(order: list[int], shapes: dict[int, tuple[int, int]], batch_size: i
             yield members[start : start + batch_size]
 
 
+def decoded_batches(
+    paths: Sequence[Path],
+    size: int | None,
+    resize_policy: str = "shorter",
+    batch_size: int = 8,
+    *,
+    progress: bool = False,
+    desc: str = "images",
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """Decode `paths` (robustly, with the resize policy) into float batches N x 3 x H x W in [0, 1].
+
+    Yields (positions in `paths`, batch). With "shorter" every image is size x size and is decoded batch by
+    batch (memory stays one batch); otherwise images are decoded first (kept as uint8) and equal shapes are
+    batched together. Shared by every backbone, so all see identically prepared images.
+    """
+    order = list(range(len(paths)))
+    if resize_policy == "shorter" and size is not None:
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        pending: dict[int, torch.Tensor] = {}
+    else:
+        pending = {i: _to_uint8(load_for_features(paths[i], size, resize_policy)) for i in order}
+        batches = list(_batches(order, {i: tuple(t.shape[1:]) for i, t in pending.items()}, batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=desc, unit="batch")
+    for batch in batches:
+        images = [
+            pending.pop(i).float().div_(255.0) if i in pending else load_for_features(paths[i], size)
+            for i in batch
+        ]
+        yield batch, torch.stack(images)
+
+
 def extract(
     corpus: Any,
     layers: Sequence[str] = STYLE_LAYERS,
@@ -461,27 +495,13 @@ def extract(
     todo = [i for i, r in enumerate(results) if r is None]
 
     if todo:
-        if resize_policy == "shorter" and size is not None:
-            # every image becomes size x size: decode batch by batch, memory stays one batch of images
-            batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-            pending: dict[int, torch.Tensor] = {}
-        else:
-            # shapes differ: decode first (kept as uint8) to group equal shapes into batches
-            pending = {i: _to_uint8(load_for_features(items[i].path, size, resize_policy)) for i in todo}
-            batches = list(_batches(todo, {i: tuple(t.shape[1:]) for i, t in pending.items()}, batch_size))
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, desc="vgg19", unit="batch")
+        paths = [items[i].path for i in todo]
         with torch.inference_mode():
-            for batch in batches:
-                images = [
-                    pending.pop(i).float().div_(255.0)
-                    if i in pending
-                    else load_for_features(items[i].path, size)
-                    for i in batch
-                ]
-                acts = extractor(torch.stack(images))
+            for positions, images in decoded_batches(
+                paths, size, resize_policy, batch_size, progress=progress, desc="vgg19"
+            ):
+                batch = [todo[p] for p in positions]
+                acts = extractor(images)
                 for i, stats in zip(batch, _image_stats({k: acts[k] for k in layers}, normalize)):
                     results[i] = stats
                     if cache:
