@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .features.vgg import STYLE_LAYERS
+from .scale import ScaleConfig
 
 NORMALIZATIONS = ("signed_sqrt", "log", "none")
 REDUCERS = ("pca", "tsne", "umap", "none")
@@ -417,6 +418,7 @@ class EmbedConfig:
     cultures: tuple[str, ...] | None = None  # None: every culture of the corpus
     split: tuple[str, ...] | None = None  # None: every split
     seed: int = 0
+    scale: ScaleConfig = field(default_factory=ScaleConfig)  # large corpora: feature store + sketches
 
 
 def pca_scores(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -478,11 +480,14 @@ def embed_corpus(
     weights_module: Any = None,
     cache: bool = True,
     progress: bool = False,
+    workers: int = 0,
 ) -> Any:
     """Extract features of `corpus`, embed them, and write everything to the new directory `out_dir`.
 
     Writes images.parquet (metadata), features/<layer>.npy, embedding_pca.npy (+ pca_variance.csv),
     baseline.npy (+ baseline_features.txt), config.yaml and run_record.json. Refuses a non-empty `out_dir`.
+    Large corpora (`config.scale`, or under torchrun) go through the feature store instead
+    (`scale.embed_corpus_to_store`: sketches, streaming statistics, resumable; `workers` decoding processes).
     """
     import pandas as pd
 
@@ -492,6 +497,19 @@ def embed_corpus(
 
     config = config or EmbedConfig()
     selected = _select(corpus, config)
+    from . import scale
+
+    if scale.use_store(config, len(selected)):
+        return scale.embed_corpus_to_store(
+            selected,
+            out_dir,
+            config,
+            device=device,
+            weights_module=weights_module,
+            workers=workers,
+            progress=progress,
+            cache=cache,
+        )
     out = new_output_dir(out_dir)
     extractor = feats.VGGFeatures(config.layers, device=device, weights_module=weights_module)
     featureset = feats.extract(
@@ -565,6 +583,10 @@ def load_embedding_dir(path: Any) -> EmbeddingRun:
     from .runs import read_record
 
     path = Path(path)
+    if (path / "store.json").exists():  # written by the store path (large corpus)
+        from .scale import load_scaled_run
+
+        return load_scaled_run(path)
     needed = ["images.parquet", "config.yaml", "embedding_pca.npy", "baseline.npy", "features"]
     missing = [name for name in needed if not (path / name).exists()]
     if missing:

@@ -141,6 +141,10 @@ class SketchSource:
     def network(self) -> Any:
         return self.sketcher.extractor
 
+    @property
+    def calibrated_fields(self) -> list[str]:
+        return list(self.sketcher.layers)
+
     def calibration_rows(self, n_rows: int) -> np.ndarray:
         """A seeded uniform sample of min(calibration, n_rows) rows (sorted)."""
         n = min(self.sketcher.config.calibration, n_rows)
@@ -425,8 +429,9 @@ def _calibrate(
             for batch_rows, images in batch["groups"]:
                 with torch.inference_mode():
                     exact = source.exact(images.to(source.device, non_blocking=True).float().div_(255.0))
-                for name, value in exact.items():
-                    moments.setdefault(name, Moments(value.shape[1])).update(value.double().cpu().numpy())
+                for name in source.calibrated_fields:
+                    value = exact[name].double().cpu().numpy()
+                    moments.setdefault(name, Moments(value.shape[1])).update(value)
                 kept_rows.append(batch_rows.numpy())
                 kept.append(exact)
                 bar.update(len(batch_rows))
@@ -455,11 +460,8 @@ def _calibrate(
 
 def _merge_over_ranks(moments: dict[str, Moments], source: Any) -> dict[str, Moments]:
     parts = distributed.all_gather_object({name: m.to_arrays() for name, m in moments.items()})
-    names = (
-        list(source.sketcher.layers) if hasattr(source, "sketcher") else sorted({n for p in parts for n in p})
-    )
     merged = {}
-    for name in names:
+    for name in source.calibrated_fields:
         present = [Moments.from_arrays(p[name]) for p in parts if name in p]
         if not present:
             raise RuntimeError(f"no calibration image could be decoded (statistic {name})")
