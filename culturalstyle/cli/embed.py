@@ -44,6 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     embed.add_argument("--device", default=None, help="cpu, cuda, auto (default: CUDA when present)")
     embed.add_argument(
+        "--workers", type=int, default=0, help="image-decoding processes of the store path (default 0)"
+    )
+    embed.add_argument(
+        "--mode",
+        choices=["auto", "exact", "store"],
+        help="exact: Gram triangles in memory; store: feature store + sketches (resumable, torchrun); "
+        "auto (default): store above scale.threshold (2000) images or under torchrun",
+    )
+    embed.add_argument("--sketch-dim", type=int, help="sketch size per Gram layer on the store path (4096)")
+    embed.add_argument(
         "--no-cache", action="store_true", help="ignore the feature cache (recompute everything)"
     )
     embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -74,6 +84,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--thumbnails", type=int, default=2, help="thumbnails per culture in the scatter plot"
     )
     compare.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
+    compare.add_argument(
+        "--subsample-above",
+        type=int,
+        default=4000,
+        help="store-path runs with more images run the N x N tests on stratified subsamples (default 4000)",
+    )
+    compare.add_argument(
+        "--per-culture", type=int, default=1000, help="images per culture in those subsamples (default 1000)"
+    )
+    compare.add_argument(
+        "--pca-components",
+        type=int,
+        default=128,
+        help="principal components for classifiers, clusters and neighbours above --subsample-above",
+    )
     compare.add_argument("--debug", action="store_true", help="show tracebacks")
     compare.set_defaults(handler=run_compare)
 
@@ -98,12 +123,24 @@ def run_embed(args: argparse.Namespace) -> int:
     for key, value in options.items():
         if value is not None:
             setattr(config, key, value)
+    if args.mode is not None:
+        config.scale.mode = args.mode
+    if args.sketch_dim is not None:
+        config.scale.sketch_dim = args.sketch_dim
     if args.overrides:
         config = apply_overrides(config, args.overrides)
     corpus = Corpus.load(args.corpus)
     out = embed_corpus(
-        corpus, args.out, config, device=args.device, cache=not args.no_cache, progress=not args.no_progress
+        corpus,
+        args.out,
+        config,
+        device=args.device,
+        cache=not args.no_cache,
+        progress=not args.no_progress,
+        workers=args.workers,
     )
+    if out is None:  # a torchrun rank other than 0: rank 0 writes the directory and reports
+        return 0
     from ..runs import read_record
 
     record = read_record(out)
@@ -112,6 +149,8 @@ def run_embed(args: argparse.Namespace) -> int:
         f"embedded {record['inputs']['n_images']} images of {args.corpus} -> {out} "
         f"({cache['network_images']} through the network, {cache['hits']} from the feature cache)"
     )
+    if record["inputs"].get("n_problems"):
+        print(f"skipped {record['inputs']['n_problems']} unusable images: see {out / 'problems.csv'}")
     return 0
 
 
@@ -146,23 +185,39 @@ def run_compare(args: argparse.Namespace) -> int:
 
     run = load_embedding_dir(args.dir)
     out = new_output_dir(args.out) if args.out else unique_dir(Path(args.dir), "compare")
-    embedding = run.style_embedding().fit(run.features)
-    blocks = embedding.transform_layers(run.features)
-    from ..embedding import ColourTextureBaseline
+    notes = {}
+    if getattr(run, "store", None) is not None:  # embedded through the feature store (large corpus)
+        from ..scale_stats import compare_scaled
 
-    baseline = ColourTextureBaseline(bins=run.config.baseline_bins).fit_transform(run.baseline)
-    grams = run.features if run.config.statistic == "gram" else None
-    comparison = compare_style_space(
-        blocks,
-        run.meta,
-        baseline=baseline,
-        grams=grams,
-        seed=args.seed,
-        n_permutations=args.n_permutations,
-        n_bootstrap=args.n_bootstrap,
-        n_splits=args.n_splits,
-        k=args.k,
-    )
+        comparison, notes = compare_scaled(
+            run,
+            seed=args.seed,
+            n_permutations=args.n_permutations,
+            n_bootstrap=args.n_bootstrap,
+            n_splits=args.n_splits,
+            k=args.k,
+            subsample_above=args.subsample_above,
+            per_culture=args.per_culture,
+            n_components=args.pca_components,
+        )
+    else:
+        embedding = run.style_embedding().fit(run.features)
+        blocks = embedding.transform_layers(run.features)
+        from ..embedding import ColourTextureBaseline
+
+        baseline = ColourTextureBaseline(bins=run.config.baseline_bins).fit_transform(run.baseline)
+        grams = run.features if run.config.statistic == "gram" else None
+        comparison = compare_style_space(
+            blocks,
+            run.meta,
+            baseline=baseline,
+            grams=grams,
+            seed=args.seed,
+            n_permutations=args.n_permutations,
+            n_bootstrap=args.n_bootstrap,
+            n_splits=args.n_splits,
+            k=args.k,
+        )
     for name, table in comparison.tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     coords = np.asarray(run.pca[:, :2], dtype=float)
@@ -181,7 +236,7 @@ def run_compare(args: argparse.Namespace) -> int:
             "embedding_record": run.record.get("inputs", {}),
         },
         weights=run.record.get("weights", {}),
-        extra={"tables": sorted(comparison.tables), "figures": sorted(figures)},
+        extra={"tables": sorted(comparison.tables), "figures": sorted(figures), "notes": notes},
     )
     table = comparison.tables["classification"]
     print(
