@@ -238,34 +238,51 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(x).astype(np.int64)
+    table = np.array([bin(v).count("1") for v in range(256)], dtype=np.int64)
+    return table[np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, 8)].sum(-1)
+
+
 def near_duplicate_pairs(
     hashes: Sequence[str], threshold: int = NEAR_DUPLICATE_BITS
 ) -> list[tuple[int, int, int]]:
-    """(i, j, distance) for all i < j whose hashes differ in at most `threshold` bits.
+    """(i, j, distance) for all i < j whose hashes differ in at most `threshold` bits, sorted by (i, j).
 
     Splits the 64 bits into threshold + 1 bands: two hashes within the threshold agree exactly on at least
-    one band (pigeonhole), so only hashes sharing a band value are compared — no all-pairs loop.
+    one band (pigeonhole), so only hashes sharing a band value are compared — no all-pairs loop. Each bucket
+    is compared with vectorised XOR/popcount in bounded chunks, so WikiArt-size corpora (81k images, where
+    random 9-bit bands give tens of millions of candidate pairs) take seconds, not hours.
     """
-    valid = [(i, int(h, 16)) for i, h in enumerate(hashes) if isinstance(h, str) and len(h) == 16]
+    index = np.array([i for i, h in enumerate(hashes) if isinstance(h, str) and len(h) == 16], dtype=np.int64)
+    if len(index) < 2:
+        return []
+    values = np.array([int(hashes[i], 16) for i in index], dtype=np.uint64)
     bands = threshold + 1
     edges = [int(e) for e in np.linspace(0, 64, bands + 1).round()]
-    candidates: set[tuple[int, int]] = set()
+    found: list[np.ndarray] = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        mask = (1 << (hi - lo)) - 1
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for i, value in valid:
-            buckets[(value >> lo) & mask].append(i)
-        for members in buckets.values():
-            for a in range(len(members)):
-                for b in range(a + 1, len(members)):
-                    candidates.add((members[a], members[b]))
-    values = dict(valid)
-    pairs = []
-    for i, j in sorted(candidates):
-        distance = (values[i] ^ values[j]).bit_count()
-        if distance <= threshold:
-            pairs.append((i, j, distance))
-    return pairs
+        keys = (values >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        for start, end in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
+            members = np.sort(order[start:end])
+            step = max(1, 4_000_000 // len(members))
+            for first in range(0, len(members), step):
+                rows = members[first : first + step]
+                distance = _popcount(values[rows][:, None] ^ values[members][None, :])
+                a, b = np.nonzero((distance <= threshold) & (rows[:, None] < members[None, :]))
+                found.append(rows[a] * len(values) + members[b])
+    if not found:
+        return []
+    codes = np.unique(np.concatenate(found))
+    first, second = codes // len(values), codes % len(values)
+    distances = _popcount(values[first] ^ values[second])
+    return [(int(index[i]), int(index[j]), int(d)) for i, j, d in zip(first, second, distances)]
 
 
 def find_duplicates(corpus: Corpus, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:

@@ -43,16 +43,20 @@ class Item:
 
 
 def corpus_items(corpus: Any) -> list[Item]:
-    """Items of a Corpus in row order (sha256 from the manifest; hashed from the file where missing)."""
+    """Items of a Corpus in row order (sha256 from the manifest; hashed from the file where missing).
+
+    Column-wise, not row by row: an 81k-row WikiArt manifest takes seconds.
+    """
     from .cache import sha256_file
 
+    paths = corpus.paths()
+    ids = corpus.df["image_id"].astype(str).tolist()
     items = []
-    for row, (_, record) in enumerate(corpus.df.iterrows()):
-        path = Path(corpus.abspath(record))
-        digest = record.get("sha256")
+    for row, (image_id, path, digest) in enumerate(zip(ids, paths, corpus.df["sha256"].tolist())):
+        path = Path(path)
         if not isinstance(digest, str) or len(digest) != 64:
             digest = sha256_file(path)
-        items.append(Item(row, str(record["image_id"]), path, digest))
+        items.append(Item(row, image_id, path, digest))
     return items
 
 
