@@ -15,7 +15,6 @@ import hashlib
 import os
 import re
 import warnings
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
