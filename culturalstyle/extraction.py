@@ -418,8 +418,7 @@ def _calibrate(
             stale.unlink()
     distributed.barrier()
     mine = rows[info.rank :: info.world_size]
-    kept_rows: list[np.ndarray] = []
-    kept: list[dict[str, torch.Tensor]] = []
+    spill = _Spill(store.path / "shards" / f".{CALIBRATION}-r{info.rank:04d}.tmp")
     problems = []
     moments: dict[str, Moments] = {}
     bar = _Progress(len(mine), progress and info.is_main, f"calibrate (rank {info.rank}/{info.world_size})")
@@ -436,8 +435,7 @@ def _calibrate(
                 for name in source.calibrated_fields:
                     value = exact[name].double().cpu().numpy()
                     moments.setdefault(name, Moments(value.shape[1])).update(value)
-                kept_rows.append(batch_rows.numpy())
-                kept.append(exact)
+                spill.append(batch_rows.numpy(), exact)
                 bar.update(len(batch_rows))
             for row, kind, reason in batch["failures"]:
                 problems.append(_problem(items, row, kind, reason))
@@ -449,9 +447,10 @@ def _calibrate(
     writer = _ShardWriter(
         store, f"{CALIBRATION}-r{info.rank:04d}-of-{info.world_size:04d}", mine, source.fields
     )
-    for batch_rows, exact in zip(kept_rows, kept):
+    for batch_rows, exact in spill.batches(source.device):
         with torch.inference_mode():
             writer.add(batch_rows, _numpy(source.from_exact(exact)))
+    spill.remove()
     for problem in problems:
         writer.fail(problem)
     writer.finish_if_complete(rank=info.rank)
@@ -460,6 +459,44 @@ def _calibrate(
         _save_calibration(store, merged)
     distributed.barrier()
     return True
+
+
+class _Spill:
+    """Exact calibration statistics parked on disk between the two halves of phase 1 (not in memory: 512
+    images of VGG19 Gram triangles are 0.6 GB). Raw float32 files, one per statistic, appended batch by batch."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        if folder.exists():
+            self.remove()
+        folder.mkdir(parents=True)
+        self.batches_rows: list[np.ndarray] = []
+        self.widths: dict[str, int] = {}
+
+    def append(self, rows: np.ndarray, values: Mapping[str, Any]) -> None:
+        for name, value in _numpy(values).items():
+            self.widths[name] = value.shape[1]
+            with open(self.folder / f"{name}.f32", "ab") as handle:
+                handle.write(np.ascontiguousarray(value, dtype=np.float32).tobytes())
+        self.batches_rows.append(np.asarray(rows))
+
+    def batches(self, device: torch.device):
+        handles = {name: open(self.folder / f"{name}.f32", "rb") for name in self.widths}
+        try:
+            for rows in self.batches_rows:
+                out = {}
+                for name, width in self.widths.items():
+                    block = np.fromfile(handles[name], dtype=np.float32, count=len(rows) * width)
+                    out[name] = torch.from_numpy(block.reshape(len(rows), width)).to(device)
+                yield rows, out
+        finally:
+            for handle in handles.values():
+                handle.close()
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _merge_over_ranks(moments: dict[str, Moments], source: Any) -> dict[str, Moments]:

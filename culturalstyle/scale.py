@@ -109,7 +109,10 @@ class _WithBaseline:
 
     def from_exact(self, exact: Mapping[str, Any]) -> dict[str, Any]:
         sketched = self.inner.from_exact({k: v for k, v in exact.items() if k != BASELINE_FIELD})
-        return {**sketched, BASELINE_FIELD: exact[BASELINE_FIELD]}
+        baseline = exact[BASELINE_FIELD]
+        if isinstance(baseline, torch.Tensor):
+            baseline = baseline.cpu().numpy()
+        return {**sketched, BASELINE_FIELD: baseline}
 
     def compute(self, images: torch.Tensor) -> dict[str, Any]:
         return {**self.inner.compute(images), **self._baseline(images)}
@@ -261,7 +264,7 @@ class StoreEmbedding:
         return total
 
     def chunk_source(
-        self, rows: np.ndarray, layers: Sequence[str] | None = None, size: int = 2048
+        self, rows: np.ndarray, layers: Sequence[str] | None = None, size: int = 1024
     ) -> ChunkSource:
         """Chunks of the concatenated blocks of `rows` (all layers, or `layers`), for PCA and statistics."""
         names = list(layers or self.layers)

@@ -52,6 +52,12 @@ def store_key(image_sha256: Sequence[str], config: Mapping[str, Any]) -> str:
 
 
 def default_root() -> Path:
+    """`$CULTURALSTYLE_STORE` (e.g. a large scratch disk) or the cache's `store` directory."""
+    override = os.environ.get("CULTURALSTYLE_STORE")
+    if override:
+        path = Path(override)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     return cache_dir("store")
 
 
