@@ -201,11 +201,21 @@ def refstats_key(image_sha256: Sequence[str], size: int, extractor: FeatureExtra
     )
 
 
-def fid_statistics(features: np.ndarray) -> dict[str, np.ndarray]:
-    """torch-fidelity's mean/covariance of a feature matrix (computed in float64)."""
-    from torch_fidelity.metric_fid import fid_features_to_statistics
+def fid_statistics(features: np.ndarray, chunk: int = 4096) -> dict[str, np.ndarray]:
+    """torch-fidelity's mean/covariance (numpy.cov, ddof 1) of a feature matrix, accumulated in float64.
 
-    return fid_features_to_statistics(torch.from_numpy(np.asarray(features, dtype=np.float64)))
+    Through `streaming.Moments`, chunk by chunk: the same mergeable statistics that per-rank or per-shard parts
+    of a reference set combine into (equal to one pass up to float64 rounding), never an N x D float64 copy.
+    """
+    from .streaming import Moments
+
+    features = np.asarray(features)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"FID statistics need an N x D feature matrix with N >= 2, got shape {features.shape}")
+    moments = Moments(features.shape[1], full=True)
+    for start in range(0, len(features), chunk):
+        moments.update(features[start : start + chunk])
+    return moments.fid_statistics()
 
 
 def reference_stats(

@@ -92,3 +92,19 @@ def test_stratified_indices_caps_every_group_and_is_seeded():
     np.testing.assert_array_equal(idx, stratified_indices(labels, 20, seed=3))
     assert not np.array_equal(idx, stratified_indices(labels, 20, seed=4))
     assert np.all(np.diff(idx) > 0)
+
+
+def test_metrics_fid_statistics_use_the_mergeable_moments_and_equal_torch_fidelity():
+    from torch_fidelity.metric_fid import fid_features_to_statistics
+
+    from culturalstyle.metrics import fid_statistics
+
+    rng = np.random.default_rng(9)
+    features = rng.gamma(2.0, size=(300, 24)).astype(np.float32)
+    reference = fid_features_to_statistics(torch.from_numpy(features.astype(np.float64)))
+    for chunk in (7, 4096):  # several chunks, or one
+        stats = fid_statistics(features, chunk=chunk)
+        np.testing.assert_allclose(stats["mu"], reference["mu"], rtol=1e-10)
+        np.testing.assert_allclose(stats["sigma"], reference["sigma"], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="N >= 2"):
+        fid_statistics(features[:1])
