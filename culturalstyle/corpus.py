@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 import warnings
@@ -23,11 +24,18 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .cache import atomic_path, sha256_file
-from .images import ImageError, ImageLimits, load_image, read_image_info
+from .cache import atomic_path, atomic_write_text, content_sha256
+from .images import (
+    ImageError,
+    ImageLimits,
+    load_image,
+    read_image_info,
+    verified_sha256,
+)
 
 MANIFEST_NAME = "manifest.csv"
 PROBLEMS_NAME = "problems.csv"
+ROOT_NAME = "corpus.json"  # beside a manifest whose images live outside its folder: {"image_root": "../art"}
 COLUMNS = [
     "image_id",
     "path",
@@ -90,17 +98,45 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 
 class Corpus:
-    """A manifest DataFrame (`df`, columns `COLUMNS`) of images whose `path` is relative to `root`."""
+    """A manifest DataFrame (`df`, columns `COLUMNS`) of images whose `path` is relative to `root`.
 
-    def __init__(self, df: pd.DataFrame, root: str | os.PathLike, problems: pd.DataFrame | None = None):
+    Every image must lie inside `image_root` (default `root`; after `save` elsewhere, the folder the images
+    were imported from), symlinks resolved: a manifest cannot pull arbitrary local files into outputs. Rows
+    outside it are problems for `check` and errors for `require_usable`, unless `allow_outside_root`.
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        root: str | os.PathLike,
+        problems: pd.DataFrame | None = None,
+        *,
+        image_root: str | os.PathLike | None = None,
+        allow_outside_root: bool = False,
+    ):
         self.df = _normalise(df)
         self.root = Path(root)
         self.problems = problems.reset_index(drop=True) if problems is not None else _empty_problems()
+        self.image_root = Path(image_root) if image_root is not None else self.root
+        self.allow_outside_root = bool(allow_outside_root)
+
+    def _like(self, df: pd.DataFrame, problems: pd.DataFrame | None = None) -> Corpus:
+        """A corpus of other rows with this one's root, image root and outside-root permission."""
+        return Corpus(
+            df,
+            self.root,
+            problems,
+            image_root=self.image_root,
+            allow_outside_root=self.allow_outside_root,
+        )
 
     # -- persistence -------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Corpus:
-        """Load a manifest CSV, or a directory holding `manifest.csv` (a sibling problems.csv is read too)."""
+    def load(cls, path: str | os.PathLike, *, allow_outside_root: bool = False) -> Corpus:
+        """Load a manifest CSV, or a directory holding `manifest.csv` (a sibling problems.csv is read too).
+
+        `allow_outside_root=True` lets rows point outside the corpus's image root (they are still reported).
+        """
         path = Path(path)
         manifest = path / MANIFEST_NAME if path.is_dir() else path
         if not manifest.exists():
@@ -110,7 +146,17 @@ class Corpus:
         problems = None
         if problems_file.exists():
             problems = pd.read_csv(problems_file, dtype=str, keep_default_na=False)
-        return cls(df, manifest.parent, problems)
+        image_root = manifest.parent
+        root_file = root_path(manifest)
+        if root_file.exists():
+            try:
+                declared = json.loads(root_file.read_text(encoding="utf-8"))["image_root"]
+            except (ValueError, KeyError, TypeError) as error:
+                raise CorpusError(f'{root_file}: expected {{"image_root": "FOLDER"}} ({error})') from error
+            image_root = manifest.parent / str(declared)
+        return cls(
+            df, manifest.parent, problems, image_root=image_root, allow_outside_root=allow_outside_root
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the manifest (atomically) to a CSV path, or to `<dir>/manifest.csv`.
@@ -120,11 +166,17 @@ class Corpus:
         """
         path = Path(path)
         manifest = path if path.suffix.lower() == ".csv" else path / MANIFEST_NAME
+        manifest.parent.mkdir(parents=True, exist_ok=True)
         folder = manifest.parent.resolve()
         df = self.df.copy()
         df["path"] = [_relative_to(self.root.resolve() / p, folder) for p in df["path"]]
         with atomic_path(manifest) as tmp:
             df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        image_root = _relative_to(self.image_root, folder)
+        if image_root != ".":  # images stay where they are: say where, so containment still holds
+            atomic_write_text(root_path(manifest), json.dumps({"image_root": image_root}) + "\n")
+        else:
+            root_path(manifest).unlink(missing_ok=True)
         if len(self.problems):
             problems = self.problems.copy()
             problems["path"] = [_relative_to(self.root / p, folder) for p in problems["path"]]
@@ -168,7 +220,7 @@ class Corpus:
         if split is not None:
             wanted = [split] if isinstance(split, str) else list(split)
             mask &= self.df["split"].isin(wanted)
-        return Corpus(self.df[mask], self.root, self.problems)
+        return self._like(self.df[mask], self.problems)
 
     def manifest_hash(self) -> str:
         """Hash of the sorted (sha256, culture, split, artist) rows: identifies the data, not its location."""
@@ -188,6 +240,98 @@ class Corpus:
     def check(self, *, verify_hashes: bool = True, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:
         """Re-validate the corpus on disk; returns a problems DataFrame (empty when all is well)."""
         return check_corpus(self, verify_hashes=verify_hashes, near_threshold=near_threshold)
+
+    # -- integrity: what every reader relies on ---------------------------------------------------------------
+    def outside_root(self) -> pd.DataFrame:
+        """Problem rows (path, kind, reason) for images that resolve (symlinks too) outside `image_root`.
+
+        The kind is "outside root" (an error), or "outside root (allowed)" (a warning) with `allow_outside_root`.
+        """
+        return _outside_root_rows(
+            [(rel, self.root / rel) for rel in self.df["path"]], self.image_root, self.allow_outside_root
+        )
+
+    def unlabelled(self) -> pd.DataFrame:
+        """Problem rows for images whose culture label is empty (every analysis groups by culture)."""
+        empty = self.df[self.df["culture"].str.strip() == ""]
+        return pd.DataFrame(
+            [
+                (p, "no culture", f"image_id {i!r} has an empty culture label")
+                for p, i in zip(empty["path"], empty["image_id"], strict=True)
+            ],
+            columns=PROBLEM_COLUMNS,
+        )
+
+    def require_usable(self, what: str = "this corpus") -> None:
+        """Raise CorpusError naming the rows when any culture label is empty or any image lies outside the
+        image root (without `allow_outside_root`); with it, outside rows are reported as a warning."""
+        outside = self.outside_root()
+        messages = []
+        unlabelled = self.unlabelled()
+        if len(unlabelled):
+            messages.append(
+                f"{len(unlabelled)} row(s) have an empty culture label: {_first(unlabelled)}; label them in the "
+                "manifest or leave them out (--cultures)"
+            )
+        if len(outside) and not self.allow_outside_root:
+            messages.append(
+                f"{len(outside)} row(s) point outside the corpus root {self.image_root.resolve()}: "
+                f"{_first(outside)}; fix the manifest, or opt in with --allow-outside-root "
+                "(API: allow_outside_root=True)"
+            )
+        if messages:
+            raise CorpusError(
+                f"cannot use {what}: " + "; ".join(messages) + " (see `culturalstyle corpus check`)"
+            )
+        if len(outside):
+            warnings.warn(
+                f"{what}: using {len(outside)} image(s) outside the corpus root "
+                f"{self.image_root.resolve()} (allowed): {_first(outside)}",
+                stacklevel=2,
+            )
+
+    def verified_hashes(self) -> list[str]:
+        """Each row's file sha256, checked against the manifest's (`images.verified_sha256`), in row order.
+
+        Readers that key caches on these hashes call this, so a replaced file or a swapped/zeroed hash raises
+        `ContentMismatchError` naming the row instead of serving another image's cached result.
+        """
+        return [
+            verified_sha256(self.root / rel, sha, row=f"image_id {image_id!r} (path {rel})")
+            for image_id, rel, sha in zip(
+                self.df["image_id"], self.df["path"], self.df["sha256"], strict=True
+            )
+        ]
+
+
+def root_path(manifest: Path) -> Path:
+    """Where a manifest records an image root outside its folder: `corpus.json`, else `<stem>.corpus.json`."""
+    manifest = Path(manifest)
+    name = ROOT_NAME if manifest.name == MANIFEST_NAME else f"{manifest.stem}.corpus.json"
+    return manifest.parent / name
+
+
+def _first(problems: pd.DataFrame, n: int = 5) -> str:
+    shown = "; ".join(f"{p} ({r})" for p, r in zip(problems["path"][:n], problems["reason"][:n], strict=True))
+    return shown + (f"; ... {len(problems) - n} more" if len(problems) > n else "")
+
+
+def _outside_root_rows(entries: Iterable[tuple[str, Path]], image_root: Path, allowed: bool) -> pd.DataFrame:
+    """(path, kind, reason) for each (label, file) whose resolved file is not inside `image_root`."""
+    root = Path(image_root).resolve()
+    rows = []
+    for label, file in entries:
+        resolved = Path(file).resolve()
+        if not resolved.is_relative_to(root):
+            via = " through a symlink" if Path(file).is_symlink() else ""
+            rows.append(
+                (
+                    label,
+                    "outside root (allowed)" if allowed else "outside root",
+                    f"resolves{via} to {resolved}, outside the corpus root {root}",
+                )
+            )
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 
 def problems_path(manifest: Path) -> Path:
@@ -417,7 +561,7 @@ def make_splits(
                 stacklevel=2,
             )
     df.loc[art, "split"] = [assignment[g] for g in groups]
-    return Corpus(df, corpus.root, corpus.problems)
+    return corpus._like(df, corpus.problems)
 
 
 def split_leaks(corpus: Corpus, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:
@@ -559,9 +703,12 @@ ERROR_KINDS = (
     "bad split",
     "split leak",
     "empty culture",
+    "no culture",
+    "outside root",
     "metadata",
 )
-WARNING_KINDS = ("exact duplicate", "near duplicate", "unmapped style")
+WARNING_KINDS = ("exact duplicate", "near duplicate", "unmapped style", "outside root (allowed)")
+NOTE_KINDS = ("image root",)  # facts worth seeing that are neither errors nor warnings
 _VALIDATION_SIDE = 256  # validation decodes every file completely but keeps only a small copy (for the pHash)
 
 
@@ -587,13 +734,19 @@ def _scan(
     progress: bool,
     near_threshold: int,
     problems: list[tuple[str, str, str]],
+    allow_outside_root: bool = False,
 ) -> Corpus:
-    """Validate each entry (a dict with `abs` path and manifest fields); bad files become problem rows."""
+    """Validate each entry (a dict with `abs` path and manifest fields); bad files become problem rows, and so
+    do files resolving outside `root` (skipped, or imported and reported with `allow_outside_root`)."""
     limits = limits or ImageLimits()
     rows = []
     for entry in _progress(entries, progress, "validating"):
         path = entry.pop("abs")
         rel = _relative_to(path, root)
+        outside = _outside_root_rows([(rel, path)], root, allow_outside_root)
+        problems += list(outside.itertuples(index=False, name=None))
+        if len(outside) and not allow_outside_root:
+            continue  # a symlink out of the corpus: never imported unless the user opts in
         try:
             width, height, hash_ = _validate(path, limits)
         except ImageError as error:
@@ -601,17 +754,29 @@ def _scan(
             continue
         row = {column: "" for column in COLUMNS}
         row.update(entry)
-        row.update(path=rel, sha256=sha256_file(path), width=width, height=height, phash=hash_)
+        row.update(path=rel, sha256=content_sha256(path), width=width, height=height, phash=hash_)
         row.setdefault("image_id", "")
         if not row["image_id"]:
             row["image_id"] = str(Path(rel).with_suffix("").as_posix())
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(COLUMNS + [k for r in rows for k in r])))
-    corpus = Corpus(frame, root)
+    corpus = Corpus(frame, root, allow_outside_root=allow_outside_root)
     dups = find_duplicates(corpus, near_threshold)
     problem_frame = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
     corpus.problems = pd.concat([problem_frame, _duplicate_problems(dups)], ignore_index=True)
     return corpus
+
+
+def _image_root_note(corpus: Corpus) -> pd.DataFrame:
+    """A note when the images live outside the manifest's folder (declared in `corpus.json`), so that a
+    shared manifest cannot widen its own root unnoticed."""
+    image_root, folder = corpus.image_root.resolve(), corpus.root.resolve()
+    if image_root == folder:
+        return pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return pd.DataFrame(
+        [(".", "image root", f"images are read from {image_root}, not from the manifest's folder {folder}")],
+        columns=PROBLEM_COLUMNS,
+    )
 
 
 def check_corpus(
@@ -623,13 +788,19 @@ def check_corpus(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Re-validate every manifest row on disk: missing/unreadable files, sha256 mismatches, unknown split
-    names, duplicates, and artists or duplicates that straddle splits. Never stops at the first problem."""
+    names, empty culture labels, paths outside the corpus root, duplicates, and artists or duplicates that
+    straddle splits. Never stops at the first problem."""
     limits = limits or ImageLimits()
     df = corpus.df
     rows: list[tuple[str, str, str]] = []
     hashes = []
+    outside = corpus.outside_root()
+    refused = set(outside["path"]) if not corpus.allow_outside_root else set()
     for record in _progress(list(df.itertuples(index=False)), progress, "checking"):
         path = corpus.root / record.path
+        if record.path in refused:  # never read a file the manifest has no business pointing at
+            hashes.append("")
+            continue
         if record.split not in SPLITS + (CONTENT_SPLIT, ""):
             rows.append(
                 (
@@ -646,15 +817,18 @@ def check_corpus(
             continue
         hashes.append(hash_)
         if verify_hashes:
-            actual = sha256_file(path)
+            actual = content_sha256(path)
             if actual != record.sha256:
                 rows.append(
-                    (record.path, "sha256 mismatch", f"manifest says {record.sha256}, file has {actual}")
+                    (record.path, "sha256 mismatch", f"manifest says {record.sha256!r}, file has {actual}")
                 )
     checked = Corpus(df.assign(phash=hashes), corpus.root)
     problems = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
     return pd.concat(
         [
+            _image_root_note(corpus),
+            outside,
+            corpus.unlabelled(),
             problems,
             _duplicate_problems(find_duplicates(checked, near_threshold)),
             split_leaks(checked, near_threshold),
@@ -708,6 +882,7 @@ def from_folder(
     limits: ImageLimits | None = None,
     near_threshold: int = NEAR_DUPLICATE_BITS,
     progress: bool = False,
+    allow_outside_root: bool = False,
 ) -> Corpus:
     """Import `root/<culture>/<image>` (sub-folders inside a culture folder are allowed).
 
@@ -716,7 +891,8 @@ def from_folder(
     decoded (`CorpusError`): no culture folders, an empty culture folder, a culture label outside
     `cultures`, or a metadata culture that contradicts its folder. Unusable files are skipped and listed in
     `corpus.problems`, as are image files lying directly in `root` (other files there, such as a README or
-    the manifest itself, are ignored).
+    the manifest itself, are ignored), and symlinks to files outside `root` (imported, and still listed, only
+    with `allow_outside_root`; the same holds for every importer).
     """
     root = Path(root)
     if not root.is_dir():
@@ -759,7 +935,7 @@ def from_folder(
         for rel in meta.index:
             if rel not in on_disk:
                 problems.append((rel, "missing", f"metadata row {rel} has no file under {root}"))
-    corpus = _scan(entries, root, limits, progress, near_threshold, problems)
+    corpus = _scan(entries, root, limits, progress, near_threshold, problems, allow_outside_root)
     _report_empty_cultures(corpus, [f.name for f in folders])
     return corpus
 
@@ -842,6 +1018,7 @@ def from_wikiart(
     limits: ImageLimits | None = None,
     near_threshold: int = NEAR_DUPLICATE_BITS,
     progress: bool = False,
+    allow_outside_root: bool = False,
 ) -> Corpus:
     """Import the WikiArt/ArtGAN layout `root/<Style>/<artist>_<title>.jpg`.
 
@@ -894,7 +1071,7 @@ def from_wikiart(
         raise CorpusError(
             f"no WikiArt style folder under {root} maps to a culture (mapping: {sorted(k for k, v in table.items() if v)})"
         )
-    corpus = _scan(entries, root, limits, progress, near_threshold, problems)
+    corpus = _scan(entries, root, limits, progress, near_threshold, problems, allow_outside_root)
     _report_empty_cultures(corpus, sorted(used_cultures))
     return corpus
 
@@ -907,6 +1084,7 @@ def from_cyclegan(
     limits: ImageLimits | None = None,
     near_threshold: int = NEAR_DUPLICATE_BITS,
     progress: bool = False,
+    allow_outside_root: bool = False,
 ) -> Corpus:
     """Import a CycleGAN dataset (`trainA`, `trainB`, optional `testA`/`testB`/`valA`/`valB`), keeping its
     split; side A is labelled `culture_a`, side B `culture_b`."""
@@ -934,6 +1112,6 @@ def from_cyclegan(
                 }
                 for p in files
             ]
-    corpus = _scan(entries, root, limits, progress, near_threshold, [])
+    corpus = _scan(entries, root, limits, progress, near_threshold, [], allow_outside_root)
     _report_empty_cultures(corpus, [culture_a, culture_b])
     return corpus
