@@ -262,12 +262,12 @@ class Corpus:
             columns=PROBLEM_COLUMNS,
         )
 
-    def require_usable(self, what: str = "this corpus") -> None:
-        """Raise CorpusError naming the rows when any culture label is empty or any image lies outside the
-        image root (without `allow_outside_root`); with it, outside rows are reported as a warning."""
+    def require_usable(self, what: str = "this corpus", *, labels: bool = True) -> None:
+        """Raise CorpusError naming the rows when any culture label is empty (checked when `labels`) or any
+        image lies outside the image root (without `allow_outside_root`; with it, a warning reports them)."""
         outside = self.outside_root()
         messages = []
-        unlabelled = self.unlabelled()
+        unlabelled = self.unlabelled() if labels else self.unlabelled().iloc[:0]
         if len(unlabelled):
             messages.append(
                 f"{len(unlabelled)} row(s) have an empty culture label: {_first(unlabelled)}; label them in the "

@@ -278,7 +278,13 @@ def from_corpus(
     thumb_size: int = 96,
     **kwargs: Any,
 ) -> LayoutDOM:
-    """`build_explorer` for corpora: thumbnails are made from the images (rows of `coords` follow `corpus.df`)."""
+    """`build_explorer` for corpora: thumbnails are made from the images (rows of `coords` follow `corpus.df`).
+
+    Images outside a corpus's root are refused (`Corpus.require_usable`): the page embeds every thumbnail.
+    """
+    for images in (corpus, translations):
+        if images is not None and hasattr(images, "require_usable"):
+            images.require_usable("the explorer", labels=False)
     thumbs = [thumbnail_uri(corpus.abspath(row), thumb_size) for _, row in corpus.df.iterrows()]
     tthumbs = None
     tframe = None
