@@ -14,6 +14,7 @@ from culturalstyle import corpus as cm
 from culturalstyle.cache import sha256_file
 from culturalstyle.cli import main as cli_main
 from culturalstyle.corpus import Corpus, CorpusError
+from culturalstyle.duplicates import _DCT32
 from culturalstyle.images import ImageLimits, load_image
 
 
@@ -231,7 +232,7 @@ def test_metadata_csv_fills_columns_and_reports_missing_rows(tmp_path):
 # -- perceptual hash and duplicates ---------------------------------------------------------------------------
 def test_dct_matrix_matches_scipy():
     x = np.random.default_rng(0).normal(size=(32, 32))
-    np.testing.assert_allclose(cm._DCT32 @ x @ cm._DCT32.T, scipy.fft.dctn(x, norm="ortho"), atol=1e-10)
+    np.testing.assert_allclose(_DCT32 @ x @ _DCT32.T, scipy.fft.dctn(x, norm="ortho"), atol=1e-10)
 
 
 def test_phash_robust_to_rescaling_but_separates_images():
