@@ -278,8 +278,8 @@ class Corpus:
         if len(outside) and not self.allow_outside_root:
             messages.append(
                 f"{len(outside)} row(s) point outside the corpus root {self.image_root.resolve()}: "
-                f"{_first(outside)}; fix the manifest, or opt in with --allow-outside-root "
-                "(API: allow_outside_root=True)"
+                f"{_first(outside)}; fix the manifest (one saved away from its images before corpus.json "
+                "existed: re-import it), or opt in with --allow-outside-root (API: allow_outside_root=True)"
             )
         if messages:
             raise CorpusError(
