@@ -348,3 +348,29 @@ def test_decoded_image_cache_survives_damaged_entries(corpus):
         lambda p: save_npy(p, np.zeros((32, 32, 3), dtype=np.float32)),
         np.testing.assert_array_equal,
     )
+
+
+def test_backbone_cache_survives_damaged_entries(corpus):
+    backbone = feats.ColourTextureBackbone()  # the generic backbone cache (no network needed)
+
+    def compute():
+        out = backbone.extract(corpus, size=32)
+        return out, out.network_images
+
+    def wrong_shapes(path):  # readable, named like the others, but of another dimension
+        save_npz(path, colour=np.zeros(3, dtype=np.float32), texture=np.zeros(2, dtype=np.float32))
+
+    def equal(a, b):
+        for name in ("colour", "texture"):
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7)
+
+    assert_recovers(compute, cache_dir("features"), wrong_shapes, equal)
+
+
+def test_backbone_refuses_a_wrong_hash(corpus):
+    backbone = feats.ColourTextureBackbone()
+    backbone.extract(corpus, size=32)
+    bad, image_ids = manifest_kinds(corpus)["swapped"]
+    with pytest.raises(ContentMismatchError) as raised:
+        backbone.extract(bad, size=32)
+    assert_names_everything(raised.value, image_ids)
