@@ -12,18 +12,25 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "translate",
-        help="translate images with a trained CycleGAN run",
+        help="translate images with a trained translator run (cyclegan, cut, fastcut)",
         description="Translate a folder of images or a corpus with a trained run; outputs form a new corpus.",
     )
     parser.add_argument("run", type=Path, help="the training run directory")
     parser.add_argument(
-        "--direction", choices=("A2B", "B2A"), default="A2B", help="A2B: source -> target culture"
+        "--direction",
+        choices=("A2B", "B2A"),
+        default="A2B",
+        help="A2B: source -> target culture; B2A (CycleGAN only): the reverse",
     )
     parser.add_argument(
         "--input", type=Path, required=True, help="folder of images, or a corpus folder/manifest"
     )
     parser.add_argument("--out", type=Path, required=True, help="new (or empty) output folder")
-    parser.add_argument("--checkpoint", default="latest", help="latest (default) or a step number")
+    parser.add_argument(
+        "--checkpoint",
+        default="last",
+        help="last (default: the newest intact checkpoint), best (lowest FID during training) or a step number",
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--size", type=int, help="shorter side in px (default: the run's training size)")
     parser.add_argument("--culture", help="translate only these rows of an input corpus (culture label)")
