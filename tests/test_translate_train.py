@@ -140,14 +140,64 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, small_corpus, meth
     assert list(broken.glob("resume_*.json"))
 
 
+def test_kill_between_checkpoint_and_next_log_leaves_no_gap(tmp_path, small_corpus):
+    """Issue 15.3: checkpoint_every=10 is not a multiple of log_every=4; rows 9-10 were pending at the
+    checkpoint. `stop_after` ends the process like kill -9 (no flush, no final checkpoint) at step 11."""
+    config = tiny(
+        steps=14, steps_decay=0, checkpoint_every=10, log_every=4, sample_every=100, method="fastcut"
+    )
+    run = T.train(config, small_corpus, tmp_path / "run", stop_after=11)
+    assert [p.name for p in T.list_checkpoints(run)] == ["step_00000010.pt"]
+    written = [int(r[0]) for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert written == list(range(1, 11))  # flushed (and fsynced) before the checkpoint at 10
+    T.resume(run)
+    steps = [int(r[0]) for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert steps == list(range(1, 15))
+
+
+@pytest.mark.parametrize("clock", ["cpu", "wall"])
+def test_time_budget_stops_with_a_checkpoint_and_resumes_exactly(tmp_path, small_corpus, clock):
+    config = tiny(steps=4, steps_decay=2, checkpoint_every=100, log_every=100)
+    straight = T.train(config, small_corpus, tmp_path / "straight")
+    budget = tiny(
+        steps=4,
+        steps_decay=2,
+        checkpoint_every=100,
+        log_every=100,
+        time_budget_s=1e-6,
+        time_budget_clock=clock,
+    )
+    run = T.train(budget, small_corpus, tmp_path / "budget")
+    # the budget is used up by the first step: checkpoint, log row and stop record, then stop
+    assert [p.name for p in T.list_checkpoints(run)] == ["step_00000001.pt"]
+    assert len(list(csv.reader(open(run / "losses.csv")))) == 2
+    record = json.loads(next(run.glob("stopped_00000001_*.json")).read_text())
+    assert "time budget" in record["reason"] and record["total_steps"] == 4
+    for step in (2, 3):  # each session has the (saved) budget again
+        T.resume(run)
+        assert T.list_checkpoints(run)[0].name == f"step_{step:08d}.pt"
+    T.resume(run, time_budget_s=3600.0)
+    assert_same_training_state(final_state(straight), final_state(run))
+    rows = [r[0] for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert rows == ["1", "2", "3", "4"]
+
+
+def test_time_budget_config_errors():
+    with pytest.raises(ValueError, match="time_budget_s must be a positive"):
+        tiny(time_budget_s=0.0)
+    with pytest.raises(ValueError, match="time_budget_clock must be one of cpu, wall"):
+        tiny(time_budget_s=5.0, time_budget_clock="gpu")
+
+
 def test_different_seed_gives_different_weights(tmp_path, small_corpus):
     a = final_state(T.train(tiny(steps=2, steps_decay=0), small_corpus, tmp_path / "a"))
     b = final_state(T.train(tiny(steps=2, steps_decay=0, seed=1), small_corpus, tmp_path / "b"))
     assert not torch.equal(a["models"]["G_AB"]["model.1.weight"], b["models"]["G_AB"]["model.1.weight"])
 
 
-def test_corrupted_last_checkpoint_falls_back_to_previous(tmp_path, small_corpus):
-    config = tiny(steps=4, steps_decay=2)
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_corrupted_last_checkpoint_falls_back_to_previous(tmp_path, small_corpus, method):
+    config = tiny(steps=4, steps_decay=2, method=method)
     run = T.train(config, small_corpus, tmp_path / "run")
     last, previous = T.list_checkpoints(run)[:2]
     assert (last.name, previous.name) == ("step_00000004.pt", "step_00000002.pt")
