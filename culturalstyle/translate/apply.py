@@ -92,12 +92,15 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int = 4) -> tuple[torch.Tensor, 
 
 
 def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = "last", device: Any = None):
-    """(generator in eval mode, config, checkpoint path) for one direction of a run of any method.
+    """(generator in eval mode, config, weights path) for one direction of a run or an exported translator.
 
-    `checkpoint`: "last" (newest intact), "best" (lowest FID during training) or a step number.
+    A run directory (any registered method): `checkpoint` is "last" (newest intact), "best" (lowest FID
+    during training) or a step number. An exported directory (`culturalstyle export-translator`) holds one
+    checkpoint. The generator carries `checkpoint_name` and `checkpoint_step` for provenance.
     """
     from ..device import default_device
     from .checkpoints import load_checkpoint
+    from .export import is_exported, load_exported_generator
     from .models import translator_class
     from .networks import ResnetGenerator
     from .train import CONFIG_NAME
@@ -105,20 +108,25 @@ def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = 
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_NAME).exists():
-        raise FileNotFoundError(f"{run_dir} is not a translator run (no {CONFIG_NAME})")
-    config = TrainConfig.load(run_dir / CONFIG_NAME)
-    model = translator_class(config.method)
-    if direction not in model.generators:
-        raise ValueError(
-            f"{run_dir} is a one-sided {config.method} translator ({config.source} -> {config.target}): "
-            f"it has direction(s) {', '.join(model.generators)} only, not {direction}"
-        )
-    state, path = load_checkpoint(run_dir, checkpoint)
+    if is_exported(run_dir):
+        weights, config, path, info = load_exported_generator(run_dir, direction, checkpoint)
+        name, step = info["checkpoint"], int(info["step"])
+    else:
+        if not (run_dir / CONFIG_NAME).exists():
+            raise FileNotFoundError(f"{run_dir} is not a translator run (no {CONFIG_NAME})")
+        config = TrainConfig.load(run_dir / CONFIG_NAME)
+        model = translator_class(config.method)
+        if direction not in model.generators:
+            raise ValueError(
+                f"{run_dir} is a one-sided {config.method} translator ({config.source} -> {config.target}): "
+                f"it has direction(s) {', '.join(model.generators)} only, not {direction}"
+            )
+        state, path = load_checkpoint(run_dir, checkpoint)
+        weights, name, step = state["models"][model.generators[direction]], path.name, int(state["step"])
     generator = ResnetGenerator(config.ngf, config.n_blocks)
-    generator.load_state_dict(state["models"][model.generators[direction]])
+    generator.load_state_dict(weights)
     generator.requires_grad_(False)
-    generator.checkpoint_step = int(state["step"])
+    generator.checkpoint_name, generator.checkpoint_step = name, step
     return generator.to(default_device(device)).eval(), config, path
 
 
@@ -218,7 +226,7 @@ def translate_images(
             "source_culture": rows["source_culture"],
             "source_sha256": rows["source_sha256"],
             "run": run_name,
-            "checkpoint": ckpt.name,
+            "checkpoint": generator.checkpoint_name,
             "method": method,
             "direction": direction,
         }
@@ -240,7 +248,8 @@ def translate_images(
             "source_culture": source,
             "target_culture": target,
             "size": size,
-            "checkpoint": ckpt.name,
+            "checkpoint": generator.checkpoint_name,
+            "weights_file": str(ckpt.resolve()),
             "n": len(df),
         },
     )
