@@ -189,6 +189,18 @@ def test_time_budget_config_errors():
         tiny(time_budget_s=5.0, time_budget_clock="gpu")
 
 
+def test_checkpoints_from_before_the_model_registry_still_resume(tmp_path, small_corpus):
+    """CycleGAN checkpoints written before `method`/`eval` existed (format 1) resume and translate."""
+    config = tiny(steps=4, steps_decay=2)
+    run = T.train(config, small_corpus, tmp_path / "run", stop_after=3)
+    state, path = T.load_checkpoint(run)
+    for key in ("method", "eval"):
+        state.pop(key)
+    T.save_checkpoint(state, path)
+    T.resume(run)
+    assert final_state(run)["step"] == 4 and final_state(run)["method"] == "cyclegan"
+
+
 def test_different_seed_gives_different_weights(tmp_path, small_corpus):
     a = final_state(T.train(tiny(steps=2, steps_decay=0), small_corpus, tmp_path / "a"))
     b = final_state(T.train(tiny(steps=2, steps_decay=0, seed=1), small_corpus, tmp_path / "b"))

@@ -90,6 +90,8 @@ class Engine:
         what = f"batch_size={config.batch_size} x {self.world_size} process(es)"
         self.counts = check_counts(corpus, (config.source, config.target), config.split, needed, what)
 
+        # Seeded before the seed losses' networks are built (their construction draws from the global RNG,
+        # so initial weights depend on whether they are on); kept so that runs reproduce across versions.
         C.seed_everything(config.seed)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         seed_losses = SeedLosses(config, corpus, self.device, features_module)

@@ -57,6 +57,23 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
+def generator_layer_index(name: str, n_blocks: int) -> int:
+    """Index in `ResnetGenerator.model` of a named encoder layer, whose output is a PatchNCE feature map.
+
+    `input`: the reflection-padded input (index 0); `stem`: the first c7s1 block's ReLU (3); `down1`,
+    `down2`: the two stride-2 convolutions before their norm (4, 7); `resK`: the K-th residual block
+    (9 + K). CUT's layers 0, 4, 8, 12, 16 of its (antialiased) ResNet-9 are input, down1, down2, res1, res5.
+    """
+    fixed = {"input": 0, "stem": 3, "down1": 4, "down2": 7}
+    if name in fixed:
+        return fixed[name]
+    if name.startswith("res") and name[3:].isdigit() and 1 <= int(name[3:]) <= n_blocks:
+        return 9 + int(name[3:])
+    raise ValueError(
+        f"unknown generator layer {name!r}: use input, stem, down1, down2 or res1..res{n_blocks}"
+    )
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-3 + tanh.
 
@@ -96,20 +113,8 @@ class ResnetGenerator(nn.Module):
         init_weights(self)
 
     def layer_index(self, name: str) -> int:
-        """Index in `self.model` of a named encoder layer, whose output is a PatchNCE feature map.
-
-        `input`: the reflection-padded input (index 0); `stem`: the first c7s1 block's ReLU (3); `down1`,
-        `down2`: the two stride-2 convolutions before their norm (4, 7); `resK`: the K-th residual block
-        (9 + K). CUT's layers 0, 4, 8, 12, 16 of its (antialiased) ResNet-9 are input, down1, down2, res1, res5.
-        """
-        fixed = {"input": 0, "stem": 3, "down1": 4, "down2": 7}
-        if name in fixed:
-            return fixed[name]
-        if name.startswith("res") and name[3:].isdigit() and 1 <= int(name[3:]) <= self.n_blocks:
-            return 9 + int(name[3:])
-        raise ValueError(
-            f"unknown generator layer {name!r}: use input, stem, down1, down2 or res1..res{self.n_blocks}"
-        )
+        """Index in `self.model` of a named encoder layer (see `generator_layer_index`)."""
+        return generator_layer_index(name, self.n_blocks)
 
     def forward(
         self,

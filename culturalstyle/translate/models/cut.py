@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 
 from .. import losses as L
-from ..networks import ResnetGenerator
+from ..networks import generator_layer_index
 from ..patchnce import PatchSampleMLP, patch_nce
 from ..sampling import seed_from
 from . import register_translator
@@ -60,15 +60,13 @@ class CUT(Translator):
     @classmethod
     def check_config(cls, config) -> list[str]:
         problems = []
-        probe = ResnetGenerator.__new__(ResnetGenerator)
-        probe.n_blocks = config.n_blocks
         if not config.nce_layers:
             problems.append("nce_layers must name at least one generator layer")
         if len(set(config.nce_layers)) != len(config.nce_layers):
             problems.append(f"nce_layers has duplicates: {list(config.nce_layers)}")
         for name in config.nce_layers:
             try:
-                ResnetGenerator.layer_index(probe, name)
+                generator_layer_index(name, config.n_blocks)
             except ValueError as error:
                 problems.append(f"nce_layers: {error} (n_blocks={config.n_blocks})")
         return problems
