@@ -1,12 +1,12 @@
-"""Speed of one CycleGAN training step: images/s, peak RSS and the per-phase time split.
+"""Speed of one translator training step: images/s, peak RSS and the per-phase time split.
 
 Configurations: the `cpu` preset (128 px, ngf 32, 6 blocks) and the paper's 256 px / ngf 64 / 9 blocks, each
-with channels_last off and on, on the bundled sample corpus (ukiyo_e <-> renaissance, batch 1). Every
-configuration runs in a fresh subprocess so its peak RSS is its own. Phases: data (crop + flip + upload),
-generators (4 batched generator passes, losses, backward), discriminators (pool, 2 batched discriminator
-passes, backward), optimiser (both Adam steps and schedulers).
+with channels_last off and on, on the bundled sample corpus (ukiyo_e -> renaissance, batch 1), for each
+method in `--methods` (default: cyclegan). Every configuration runs in a fresh subprocess so its peak RSS is
+its own. Phases: data (crop + flip + upload), generators (generator passes, losses, backward),
+discriminators (discriminator passes, backward), optimiser (Adam steps, scaler and schedulers).
 
-    python benchmarks/train_speed.py [--steps 3] [--warmup 1] [--threads N] [--device auto]
+    python benchmarks/train_speed.py [--steps 3] [--warmup 1] [--threads N] [--device auto] [--methods cyclegan,fastcut]
 
 Prints a table and writes benchmarks/results/train_speed.json. Timings on a shared machine are noisy.
 """
@@ -30,12 +30,15 @@ CONFIGS = {
 }
 
 
-def worker(name: str, channels_last: bool, steps: int, warmup: int, device: str, amp: bool) -> dict:
+def worker(
+    name: str, channels_last: bool, steps: int, warmup: int, device: str, amp: bool, method: str
+) -> dict:
     import torch
 
     from culturalstyle.corpus import Corpus
     from culturalstyle.translate import train as T
     from culturalstyle.translate.config import make_config
+    from culturalstyle.translate.models import Batch
 
     rss_after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     spec = CONFIGS[name]
@@ -44,6 +47,8 @@ def worker(name: str, channels_last: bool, steps: int, warmup: int, device: str,
         source="ukiyo_e",
         target="renaissance",
         channels_last=channels_last,
+        method=method,
+        eval_every=0,
         device=device,
         amp=amp,
         progress=False,
@@ -53,30 +58,34 @@ def worker(name: str, channels_last: bool, steps: int, warmup: int, device: str,
     corpus = Corpus.load(REPO / "data" / "sample")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = T.Trainer(config, corpus, run_dir)
+        trainer = T.Engine(config, corpus, run_dir)
         setup = time.perf_counter() - start
-        for net in trainer.nets.values():
-            net.train()
+        model = trainer.model
+        model.train()
         phases: dict[str, float] = {}
         for step in range(warmup + steps):
             if step == warmup:
-                trainer.phase_times = {}
+                model.phase_times = {}
                 phases = {"data": 0.0}
                 t0 = time.perf_counter()
             tick = time.perf_counter()
             a, b = trainer.data.batch(step)
-            real_a, real_b = trainer._prepare(a), trainer._prepare(b)
+            batch = Batch(trainer.prepare(a), trainer.prepare(b), step)
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
-            if trainer.phase_times is not None:
+            if model.phase_times is not None:
                 phases["data"] += time.perf_counter() - tick
-            values = trainer.train_step(real_a, real_b)
+            values = model.step(batch)
+            model.scaler.update()
+            for scheduler in trainer.schedulers.values():
+                scheduler.step()
         values.cpu()  # a single sync at the end
         total = time.perf_counter() - t0
-    phases.update(trainer.phase_times)
+    phases.update(model.phase_times)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = {
         "config": name,
+        "method": method,
         "size": config.size,
         "ngf": config.ngf,
         "n_blocks": config.n_blocks,
@@ -112,6 +121,8 @@ def main() -> None:
     parser.add_argument(
         "--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ",".join(CONFIGS)
     )
+    parser.add_argument("--methods", default="cyclegan", help="comma-separated translator methods")
+    parser.add_argument("--method", default="cyclegan", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "train_speed.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--channels-last", type=int, default=0, help=argparse.SUPPRESS)
@@ -131,38 +142,41 @@ def main() -> None:
                     args.warmup,
                     args.device,
                     not args.no_amp,
+                    args.method,
                 )
             )
         )
         return
 
     results = []
-    for name in args.configs.split(","):
-        for channels_last in (0, 1):
-            cmd = [sys.executable, __file__, "--worker", name, "--channels-last", str(channels_last)]
-            cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
-            if args.threads:
-                cmd += ["--threads", str(args.threads)]
-            if args.no_amp:
-                cmd += ["--no-amp"]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
-            if done.returncode != 0:
-                print(done.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"benchmark worker {name} channels_last={channels_last} failed")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            results.append(result)
-            p = result["phase_seconds_per_step"]
-            print(
-                f"{name:28s} channels_last={channels_last} {result['device']:6s} amp={int(result['amp'])} "
-                f"threads={result['threads']}: {result['images_per_s']:7.2f} img/s "
-                f"({result['seconds_per_step'] * 1000:8.1f} ms/step; data {p.get('data', 0) * 1000:.1f}, "
-                f"G {p.get('generators', 0) * 1000:.1f}, D {p.get('discriminators', 0) * 1000:.1f}, "
-                f"opt {p.get('optimiser', 0) * 1000:.1f} ms), peak RSS {result['peak_rss_mib']:.0f} MiB",
-                flush=True,
-            )
+    for method, name, channels_last in (
+        (m, n, c) for m in args.methods.split(",") for n in args.configs.split(",") for c in (0, 1)
+    ):
+        cmd = [sys.executable, __file__, "--worker", name, "--channels-last", str(channels_last)]
+        cmd += ["--method", method]
+        cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        if args.no_amp:
+            cmd += ["--no-amp"]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"benchmark worker {name} channels_last={channels_last} failed")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        results.append(result)
+        p = result["phase_seconds_per_step"]
+        print(
+            f"{method:8s} {name:28s} channels_last={channels_last} {result['device']:6s} amp={int(result['amp'])} "
+            f"threads={result['threads']}: {result['images_per_s']:7.2f} img/s "
+            f"({result['seconds_per_step'] * 1000:8.1f} ms/step; data {p.get('data', 0) * 1000:.1f}, "
+            f"G {p.get('generators', 0) * 1000:.1f}, D {p.get('discriminators', 0) * 1000:.1f}, "
+            f"opt {p.get('optimiser', 0) * 1000:.1f} ms), peak RSS {result['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "note": "one CycleGAN step (batch 1: one image per culture, both directions); images/s = 2 x batch / step "
+        "note": "one training step (batch 1: one image per culture); images/s = 2 x batch / step "
         "time; phases in seconds per step; shared machine, timings are noisy",
         "load_average": os.getloadavg(),
         "cpu_count": os.cpu_count(),

@@ -1,20 +1,27 @@
-"""The one cache root, content hashing and atomic writes shared by every module.
+"""The one cache root, content hashing, damage-tolerant cache reads and atomic writes shared by every module.
 
-Caches are keyed by content hashes, never by paths, so renaming or moving a corpus keeps them valid.
+Caches are keyed by content hashes, never by paths, so renaming or moving a corpus keeps them valid. Three
+rules keep them honest: a file's hash is recomputed whenever the file changes (`content_sha256`), a damaged
+entry is a miss that is recomputed and replaced (`read_entry`), and a write either lands completely or not at
+all, with a one-line reason when the filesystem refuses it (`atomic_path`, `WriteError`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 _CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 def cache_root() -> Path:
@@ -40,6 +47,21 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+# sha256 of files hashed in this process, keyed by what changes when the bytes change: a replaced file has a new
+# inode or ctime, an edited one a new size, mtime or ctime (ctime cannot be set back by `touch` or `cp -p`).
+_CONTENT_MEMO: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, hashed once per process while the file is unchanged (re-hashed on change)."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    digest = _CONTENT_MEMO.get(key)
+    if digest is None:
+        digest = _CONTENT_MEMO[key] = sha256_file(path)
+    return digest
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -50,23 +72,143 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+# --------------------------------------------------------------------------------------------------------------
+# reading cache entries
+
+_WARNED: set[str] = set()
+
+
+def read_entry(
+    path: str | os.PathLike,
+    load: Callable[[Path], T],
+    *,
+    check: Callable[[T], str | None] | None = None,
+    what: str = "cache entry",
+) -> T | None:
+    """A cache entry loaded with `load`, or None when it is absent or damaged.
+
+    Damaged means anything at all goes wrong while loading (truncated zip, zero bytes, bad pickle, ...) or
+    `check` returns a reason (wrong keys, shapes, non-finite values). A damaged entry is a miss: the caller
+    recomputes it and its atomic write replaces the entry. Each damaged entry is warned about once per process.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        value = load(path)
+        reason = check(value) if check is not None else None
+    except Exception as error:  # noqa: BLE001 - whatever a damaged file raises, it must not break a run
+        value, reason = None, f"{type(error).__name__}: {error}"
+    if reason is None:
+        return value
+    if str(path) not in _WARNED:
+        _WARNED.add(str(path))
+        warnings.warn(f"damaged {what} {path} ({reason}); recomputing and replacing it", stacklevel=2)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# writing
+
+# errno -> why a write was refused, in words
+_WRITE_REASONS = {
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system",
+}
+# what torch's zip writer says when its underlying write fails (it reports no errno)
+_TORCH_WRITE_FAILURES = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
+
+
+class WriteError(OSError):
+    """A file could not be written: one line naming the file, the reason and, for a full disk, the sizes."""
+
+    def __init__(self, target: str | os.PathLike, reason: str, code: int | None = None) -> None:
+        super().__init__(f"could not write {target}: {reason}")
+        self.target = Path(target)
+        self.reason = reason
+        self.errno = code
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
+def write_failure(
+    target: str | os.PathLike, error: BaseException, *, written: int | None = None, needed: int | None = None
+) -> WriteError | None:
+    """`error` raised while writing `target` as a WriteError with a clear reason, or None if it is not a
+    filesystem refusal (then the original error should propagate). `needed`: the bytes the write needs when
+    known; `written`: how many it had written when it failed."""
+    if isinstance(error, WriteError):
+        return error
+    target = Path(target)
+    code = getattr(error, "errno", None) if isinstance(error, OSError) else None
+    torch_failure = isinstance(error, RuntimeError) and any(m in str(error) for m in _TORCH_WRITE_FAILURES)
+    if code not in _WRITE_REASONS and not torch_failure:
+        return None
+    free = _free_bytes(target.parent)
+    if torch_failure:
+        low = free is not None and free < max(needed or 0, written or 0, 1 << 20)
+        if not low:
+            return WriteError(target, f"the writer failed ({str(error).strip()})")
+        code = errno.ENOSPC
+    reason = _WRITE_REASONS[code]
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        sizes = [f"{format_bytes(free)} free" if free is not None else "free space unknown"]
+        if needed is not None:
+            sizes.append(f"{format_bytes(needed)} needed")
+        elif written:
+            sizes.append(f"{format_bytes(written)} written before it ran out")
+        reason += f" ({', '.join(sizes)})"
+    elif code in (errno.EACCES, errno.EPERM) and getattr(error, "filename", None):
+        reason += f" on {error.filename}"
+    return WriteError(target, reason, code)
+
+
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, *, size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds.
 
-    A reader therefore sees either the old file or the complete new one, never a half-written file.
+    A reader therefore sees either the old file or the complete new one, never a half-written file; a failed
+    block leaves no temporary file. A filesystem refusal (read-only, permission, full disk, also when torch's
+    writer reports it) becomes a `WriteError` naming `target`; `size` (bytes, when known) goes into its message.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
         os.replace(tmp, target)
+    except Exception as error:
+        written = tmp.stat().st_size if tmp is not None and tmp.exists() else None
+        failure = write_failure(target, error, written=written, needed=size)
+        if failure is None or failure is error:
+            raise
+        raise failure from error
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
 
 
@@ -77,7 +219,7 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    with atomic_path(target) as tmp:
+    with atomic_path(target, size=len(data)) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 

@@ -345,19 +345,24 @@ class ColourTextureBaseline:
         Cached on disk like the VGG features (keyed by image sha256, size, policy, bins), so a repeated study
         decodes no image at all.
         """
-        from .cache import atomic_path
+        from .cache import atomic_path, read_entry
         from .features import _items, load_for_features
 
-        items = _items(corpus)
+        items = _items(corpus)  # hashes verified against the files: the cache is keyed on them
         rows: list[np.ndarray | None] = [None] * len(items)
         if cache:
+            width = len(self.feature_names())
             for i, item in enumerate(items):
-                path = self._cache_file(item.sha256)
-                if path.exists():
-                    try:
-                        rows[i] = np.load(path)
-                    except (OSError, ValueError):  # unreadable entry: recompute it
-                        rows[i] = None
+                rows[i] = read_entry(
+                    self._cache_file(item.sha256),
+                    lambda p: np.load(p, allow_pickle=False),
+                    check=lambda a: (
+                        None
+                        if a.shape == (width,) and np.isfinite(a).all()
+                        else f"shape {a.shape} (expected ({width},)) or non-finite values"
+                    ),
+                    what="colour-baseline cache entry",
+                )
         todo = [i for i, row in enumerate(rows) if row is None]
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
@@ -497,6 +502,7 @@ def embed_corpus(
 
     config = config or EmbedConfig()
     selected = _select(corpus, config)
+    selected.require_usable("embed")  # empty culture labels, paths outside the corpus root: refused up front
     from . import scale
 
     if scale.use_store(config, len(selected)):

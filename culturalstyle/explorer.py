@@ -287,9 +287,13 @@ def from_corpus(
 ) -> LayoutDOM:
     """`build_explorer` for corpora: thumbnails are made from the images (rows of `coords` follow `corpus.df`).
 
-    `thumbnails_per_culture` bounds the embedded thumbnails to a seeded sample of that many images per culture
-    (the others are points with hover metadata): what keeps an 80k-image explorer under ~50 MB.
+    Images outside a corpus's root are refused (`Corpus.require_usable`). `thumbnails_per_culture` bounds the
+    embedded thumbnails to a seeded sample of that many images per culture (the others are points with hover
+    metadata): what keeps an 80k-image explorer under ~50 MB.
     """
+    for images in (corpus, translations):
+        if images is not None and hasattr(images, "require_usable"):
+            images.require_usable("the explorer", labels=False)
     chosen = np.arange(len(corpus.df))
     if thumbnails_per_culture is not None:
         from .streaming import stratified_indices

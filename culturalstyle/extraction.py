@@ -75,11 +75,16 @@ class DecodeDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, row: int) -> tuple[int, torch.Tensor | None, tuple[str, str] | None]:
         from .features import load_for_features
-        from .images import ImageError
+        from .images import ContentMismatchError, ImageError, verified_sha256
 
         item = self.items[row]
         try:
+            # the store is keyed on the manifest's hashes: a file that is not what its row says is a problem
+            # row (as in `Corpus.verified_hashes`), checked here in the workers, where the bytes are read anyway
+            verified_sha256(item.path, item.sha256, row=f"image_id {item.image_id!r}")
             image = load_for_features(item.path, self.size, self.resize_policy)
+        except ContentMismatchError as error:
+            return row, None, ("sha256 mismatch", str(error))
         except ImageError as error:
             return row, None, (error.kind, error.reason)
         except (OSError, ValueError) as error:  # anything else unreadable is a problem row, not a crash

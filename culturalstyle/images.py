@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cache import atomic_path, cache_dir, sha256_file, stable_hash
+from .cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
 
 if TYPE_CHECKING:  # torch is imported lazily so `culturalstyle corpus` stays light
     import torch
@@ -73,6 +73,40 @@ class ImageError(ValueError):
             if self.reason.startswith(kind):
                 return kind
         return CORRUPT
+
+
+class ContentMismatchError(ValueError):
+    """A file whose bytes are not the ones its manifest row (and so every cache key) says they are."""
+
+    def __init__(self, path: str | os.PathLike, expected: str, actual: str, row: str | None = None):
+        self.path, self.expected, self.actual, self.row = Path(path), expected, actual, row
+        where = f"{row}: " if row else ""
+        super().__init__(
+            f"{where}{self.path} has sha256 {actual} but the manifest says {expected!r}; the manifest no "
+            "longer describes this file (replaced or edited after import, or rows mixed up), so cached results "
+            "keyed on it would be wrong. Run `culturalstyle corpus check CORPUS` to list every such row, then "
+            "re-import the corpus or restore the file."
+        )
+
+
+def verified_sha256(path: str | os.PathLike, expected: str | None = None, *, row: str | None = None) -> str:
+    """The file's content sha256, checked against `expected` (a manifest's claim) when one is given.
+
+    Every reader that keys a cache on a manifest's hash calls this first, so a stale, swapped or zeroed hash is
+    an error (`ContentMismatchError`) instead of another image's cached result. Hashing is memoised per
+    process by file identity (`cache.content_sha256`), so a warm run hashes each file once.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(path, f"{MISSING}: file does not exist" + (f" ({row})" if row else ""))
+    if path.is_dir():
+        raise ImageError(path, f"{NOT_AN_IMAGE}: is a directory" + (f" ({row})" if row else ""))
+    actual = content_sha256(path)
+    if expected is not None and not (isinstance(expected, float) and math.isnan(expected)):
+        expected = str(expected).strip()
+        if expected and expected.lower() != actual:
+            raise ContentMismatchError(path, expected, actual, row)
+    return actual
 
 
 @dataclass(frozen=True)
@@ -331,6 +365,17 @@ def save_image(image: Image.Image | torch.Tensor, path: str | os.PathLike, *, qu
     return path
 
 
+def _entry_problem(arr: np.ndarray, size: int, policy: str) -> str | None:
+    """Why a decoded-image cache entry cannot be what was asked for (None when it can)."""
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        return f"expected a uint8 H x W x 3 array, found {arr.dtype} {arr.shape}"
+    height, width = arr.shape[:2]
+    side = {"shorter": min(height, width), "longer": max(height, width)}.get(policy)
+    if (policy == "exact" and (height, width) != (size, size)) or (side is not None and side != size):
+        return f"{width}x{height} px does not match size {size} ({policy} side)"
+    return None
+
+
 class ImageCache:
     """Decoded, resized images on disk, keyed by (file sha256, size, policy) — never by path.
 
@@ -358,17 +403,22 @@ class ImageCache:
     def get_array(
         self, path: str | os.PathLike, sha256: str | None = None, size: int = 256, policy: str = "shorter"
     ) -> np.ndarray:
-        """uint8 HWC array of `path` resized by `policy` to `size`, from the cache when present."""
-        if sha256 is None or not isinstance(sha256, str) or len(sha256) != 64:
-            sha256 = sha256_file(path)
+        """uint8 HWC array of `path` resized by `policy` to `size`, from the cache when present.
+
+        `sha256` (the manifest's) is verified against the file first (`verified_sha256`); a damaged entry is
+        decoded again and replaced.
+        """
+        sha256 = verified_sha256(path, sha256)
         entry = self.entry_path(sha256, size, policy)
-        if entry.exists():
-            try:
-                arr = np.load(entry, allow_pickle=False)
-                self.hits += 1
-                return arr
-            except (OSError, ValueError):  # unreadable entry: rebuild it below
-                pass
+        arr = read_entry(
+            entry,
+            lambda p: np.load(p, allow_pickle=False),
+            check=lambda a: _entry_problem(a, size, policy),
+            what="decoded-image cache entry",
+        )
+        if arr is not None:
+            self.hits += 1
+            return arr
         self.misses += 1
         img = load_image(
             path,
@@ -378,7 +428,7 @@ class ImageCache:
         )
         self.decodes += 1
         arr = np.ascontiguousarray(np.asarray(resize(img, size, policy), dtype=np.uint8))
-        with atomic_path(entry) as tmp:
+        with atomic_path(entry, size=arr.nbytes) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, arr, allow_pickle=False)
         return arr

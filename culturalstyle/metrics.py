@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .cache import atomic_path, cache_dir, sha256_file, stable_hash
+from .cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -218,6 +218,22 @@ def fid_statistics(features: np.ndarray, chunk: int = 4096) -> dict[str, np.ndar
     return moments.fid_statistics()
 
 
+def _load_refstats(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in ("mu", "sigma", "features")}
+
+
+def _refstats_problem(entry: dict[str, np.ndarray], n: int) -> str | None:
+    """Why a cached entry is not the statistics of `n` images (None when it can be)."""
+    mu, sigma, features = entry["mu"], entry["sigma"], entry["features"]
+    d = mu.shape[0] if mu.ndim == 1 else -1
+    if sigma.shape != (d, d) or features.shape != (n, d):
+        return f"shapes mu {mu.shape}, sigma {sigma.shape}, features {features.shape} for {n} images"
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all() and np.isfinite(features).all()):
+        return "non-finite values"
+    return None
+
+
 def reference_stats(
     images: Any,
     *,
@@ -234,28 +250,36 @@ def reference_stats(
     paths = image_paths(images)
     if not paths:
         raise ValueError("the reference image set is empty")
-    hashes = [sha256_file(p) for p in paths]
+    # a Corpus's manifest hashes are checked against its files; files are hashed once per process
+    hashes = (
+        images.verified_hashes() if hasattr(images, "verified_hashes") else [content_sha256(p) for p in paths]
+    )
     order = sorted(range(len(paths)), key=lambda i: (hashes[i], str(paths[i])))
     hashes = [hashes[i] for i in order]
     paths = [paths[i] for i in order]
     extractor = extractor or inception_extractor()
     key = refstats_key(hashes, size, extractor)
     target = cache_dir("refstats") / f"{key}.npz"
-    if cache and target.exists():
-        try:
-            with np.load(target, allow_pickle=False) as data:
-                return ReferenceStats(
-                    mu=data["mu"],
-                    sigma=data["sigma"],
-                    features=data["features"],
-                    image_sha256=hashes,
-                    size=size,
-                    weights_sha256=extractor.weights_sha256,
-                    key=key,
-                    cached=True,
-                )
-        except (OSError, ValueError, KeyError) as error:  # a damaged entry is recomputed, not trusted
-            warnings.warn(f"ignoring unreadable reference statistics {target}: {error}", stacklevel=2)
+    # a damaged entry (unreadable, wrong shapes) is a miss: recomputed and replaced below, never trusted
+    entry = None
+    if cache:
+        entry = read_entry(
+            target,
+            _load_refstats,
+            check=lambda e: _refstats_problem(e, len(paths)),
+            what="reference-statistics cache entry",
+        )
+    if entry is not None:
+        return ReferenceStats(
+            mu=entry["mu"],
+            sigma=entry["sigma"],
+            features=entry["features"],
+            image_sha256=hashes,
+            size=size,
+            weights_sha256=extractor.weights_sha256,
+            key=key,
+            cached=True,
+        )
     features = inception_features(paths, size=size, extractor=extractor, batch_size=batch_size)
     stats = fid_statistics(features)
     if cache:
@@ -814,7 +838,7 @@ def evaluate(
         source_corpus = Corpus(sources.drop_duplicates("image_id"), corpus.root)
         source_stats = reference_stats(source_corpus, size=size, extractor=extractor)
         row_of = {h: i for i, h in enumerate(source_stats.image_sha256)}
-        source_feats = source_stats.features[[row_of[sha256_file(p)] for p in source_paths]]
+        source_feats = source_stats.features[[row_of[content_sha256(p)] for p in source_paths]]
         fid_id = fid_kid(source_feats, idx_g, **label)
         zero = MetricValue(
             0.0, 0.0, 0.0, n, lp.n_reference, "identity: the source itself, LPIPS = 0 by definition"

@@ -19,7 +19,8 @@ Parameters come from `notebooks/params/<profile>.yaml`, then `--params FILE.yaml
 A name that no notebook declares is an error, so typos cannot be silently ignored.
 
 Nothing is overwritten: each reproduction gets a fresh directory unless `name` is given, and an existing
-`name` is reused only with `force=True`. A failing notebook stops the batch with a `NotebookFailed` error
+`name` is reused only with `force=True`, which first removes what the re-run notebooks generated last time
+(so the new index lists no stale files). A failing notebook stops the batch with a `NotebookFailed` error
 naming the notebook and the cell; its partially executed copy is kept, and earlier outputs stay in place.
 """
 
@@ -279,9 +280,49 @@ def _output_dir(results_root: Path, profile: str, name: str | None, force: bool)
     if "/" in name or name in {"", ".", ".."}:
         raise ReproductionError(f"--name {name!r} must be a plain directory name")
     try:
-        return runs.new_output_dir(parent / name, force=force)
+        return runs.new_output_dir(parent / name, force=force, hint=" (--name), or pass --force to redo it")
     except runs.OutputExistsError as error:
         raise ReproductionError(str(error)) from error
+
+
+def clear_previous(out_dir: Path, notebooks: Sequence[Path]) -> list[Path]:
+    """Before `--force` re-runs `notebooks` into an existing reproduction, remove what they generated last
+    time (their output folders and executed copies) and the index, record and parameters, so the new index
+    lists only files this run wrote. Outputs of notebooks not re-run stay (later notebooks may read them).
+
+    A directory that is not a reproduction (no `parameters.yaml` / reproduce run record) is refused, never
+    cleared. Returns the removed paths.
+    """
+    import shutil
+
+    if not runs.has_files(out_dir):
+        return []
+    record = out_dir / runs.RECORD_NAME
+    kind = None
+    if record.exists():
+        try:
+            kind = runs.read_record(out_dir).get("kind")
+        except (OSError, ValueError):
+            kind = None
+    if kind != "reproduce" and not (out_dir / "parameters.yaml").exists():
+        raise ReproductionError(
+            f"{out_dir} is not a reproduction directory (no parameters.yaml or reproduce run record); "
+            "refusing to clear it for --force: choose another --name"
+        )
+    generated = [out_dir / nb.stem for nb in notebooks] + [
+        out_dir / "notebooks" / nb.name for nb in notebooks
+    ]
+    generated += [out_dir / n for n in ("index.html", "index.md", "parameters.yaml", runs.RECORD_NAME)]
+    removed = []
+    for path in generated:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _execute(notebook: Path, executed: Path, parameters: dict[str, Any], cwd: Path, log_output: bool) -> None:
@@ -331,6 +372,12 @@ def reproduce(
     resolved = resolve_parameters(merged, declared)
 
     out_dir = _output_dir(Path(results_root), profile, name, force).resolve()
+    if force:
+        removed = clear_previous(out_dir, selected)
+        if echo and removed:
+            print(
+                f"--force: removed {len(removed)} generated file(s)/folder(s) of the previous run", flush=True
+            )
     run_cwd = Path(cwd).resolve() if cwd else Path.cwd()
     (out_dir / "notebooks").mkdir(exist_ok=True)
     atomic_write_text(

@@ -1,7 +1,9 @@
 """Output directories and run records: every run writes its config, seed, versions and input hashes.
 
-Results are never silently overwritten: `new_output_dir` refuses an existing, non-empty directory unless the
-caller passes `force=True` (or `resume=True` to continue a run in place).
+Results are never silently overwritten: `new_output_dir` refuses an existing directory holding files unless
+the caller passes `force=True` (or `resume=True` to continue a run in place). Directories a failed command
+created but never wrote a file into are removed again (`discard_empty_outputs`, called by the CLI), so an early
+failure leaves nothing behind; a leftover empty directory is reused silently.
 """
 
 from __future__ import annotations
@@ -28,15 +30,35 @@ def timestamp() -> str:
     return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def new_output_dir(path: str | Path, *, force: bool = False, resume: bool = False) -> Path:
-    """Create `path` for a new run. An existing non-empty directory is an error unless force/resume."""
+# directories created by this process for outputs (outermost new ancestor first), see `discard_empty_outputs`
+_CREATED: list[Path] = []
+
+
+def has_files(path: str | Path) -> bool:
+    """Whether a directory holds any file (at any depth); one with only empty sub-directories holds none."""
+    return any(not p.is_dir() or p.is_symlink() for p in Path(path).rglob("*"))
+
+
+def _make_dir(path: Path, *, exist_ok: bool) -> None:
+    """mkdir -p, remembering every directory it creates."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=exist_ok)
+    _CREATED.extend(reversed(missing))
+
+
+def new_output_dir(path: str | Path, *, force: bool = False, resume: bool = False, hint: str = "") -> Path:
+    """Create `path` for a new run. An existing directory holding files is an error unless force/resume.
+
+    The error says only what every caller can offer (another directory); `hint` adds the caller's own way
+    out, e.g. "; or pass --force to replace it" from a command that has `--force`.
+    """
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not (force or resume):
+    if path.exists() and has_files(path) and not (force or resume):
         raise OutputExistsError(
-            f"{path} already exists and is not empty; choose a new name, or pass --force "
-            "(overwrite) / --resume (continue) explicitly"
+            f"{path} already exists and holds results, which are never overwritten; choose another output "
+            f"directory{hint}"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    _make_dir(path, exist_ok=True)
     return path
 
 
@@ -48,8 +70,28 @@ def unique_dir(parent: str | Path, name: str | None = None) -> Path:
     while candidate.exists():
         n += 1
         candidate = parent / f"{base}-{n}"
-    candidate.mkdir(parents=True)
+    _make_dir(candidate, exist_ok=False)
     return candidate
+
+
+def discard_empty_outputs() -> list[Path]:
+    """Remove the directories this process created that still hold no file (after a failure); returns them.
+
+    Only directories made by `new_output_dir` / `unique_dir` here are touched, and only when empty, so nothing
+    that was computed, and nothing that existed before, is ever removed.
+    """
+    removed = []
+    for path in reversed(_CREATED):  # innermost first
+        try:
+            if path.is_dir() and not path.is_symlink() and not has_files(path):
+                for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                    sub.rmdir()
+                path.rmdir()
+                removed.append(path)
+        except OSError:  # not ours to force: leave it
+            continue
+    _CREATED.clear()
+    return removed
 
 
 def environment_versions() -> dict[str, str]:

@@ -73,7 +73,8 @@ class WeightsHashError(WeightsError, ValueError):
         self, name: str, file: str | os.PathLike, expected: str | Iterable[str], actual: str
     ) -> None:
         self.name, self.file, self.actual = name, Path(file), actual
-        self.expected = [expected] if isinstance(expected, str) else list(expected)
+        # several sources may promise the same file: name each expected hash once
+        self.expected = [expected] if isinstance(expected, str) else list(dict.fromkeys(expected))
         wanted = " or ".join(self.expected)
         super().__init__(
             f"refusing weights '{name}' from {file}: sha256 mismatch: expected {wanted}, actual {actual}"

@@ -10,7 +10,6 @@ from PIL import Image
 from culturalstyle import controls
 from culturalstyle.corpus import Corpus
 
-
 BLANK = {"artist": "", "title": "", "date": "", "source": "", "license": ""}
 
 

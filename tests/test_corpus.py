@@ -14,6 +14,7 @@ from culturalstyle import corpus as cm
 from culturalstyle.cache import sha256_file
 from culturalstyle.cli import main as cli_main
 from culturalstyle.corpus import Corpus, CorpusError
+from culturalstyle.duplicates import _DCT32
 from culturalstyle.images import ImageLimits, load_image
 
 
@@ -58,6 +59,8 @@ def write_bad_input_tree(root):
     r = root / "renaissance"
     r.mkdir()
     rng_image(9).save(r / "madonna.jpg", quality=90)
+    rng_image(11).save(root.parent / "outside.jpg", quality=90)
+    (r / "link.jpg").symlink_to(root.parent / "outside.jpg")  # a symlink out of the corpus root
     loaded = {  # file -> (width, height) recorded in the manifest
         "ukiyo_e/plain.jpg": (48, 48),
         "ukiyo_e/cmyk.jpg": (40, 40),
@@ -75,8 +78,43 @@ def write_bad_input_tree(root):
         "ukiyo_e/truncated.jpg": "truncated",
         "ukiyo_e/corrupt.png": "corrupt",
         "stray.jpg": "not in a culture folder",
+        "../outside.jpg": "outside root",
     }
     return loaded, rejected
+
+
+def write_bad_manifest(root):
+    """The bad-input tree imported, then a manifest with one row per bad manifest kind (issue 15); returns
+    (corpus, {path: the kind `check` must report})."""
+    write_bad_input_tree(root)
+    corpus = cm.from_folder(root, limits=LIMITS)
+    df = corpus.df.set_index("image_id")
+    df.loc["ukiyo_e/plain", "sha256"], df.loc["ukiyo_e/cmyk", "sha256"] = (
+        df.loc["ukiyo_e/cmyk", "sha256"],
+        df.loc["ukiyo_e/plain", "sha256"],
+    )  # swapped hashes
+    df.loc["ukiyo_e/grey", "sha256"] = "0" * 64  # zeroed hash
+    rng_image(12, 64, 40).save(root / "ukiyo_e/rotated.jpg", quality=90)  # stale: replaced after import
+    df.loc["renaissance/madonna", "culture"] = ""  # empty culture label
+    old = df.loc["ukiyo_e/sixteen"].to_dict()
+    extra = {
+        "notes": "ukiyo_e/notes.jpg",  # a non-image with an old (valid image's) hash
+        "dotdot": "../outside.jpg",
+        "absolute": str((root.parent / "outside.jpg").resolve()),
+    }
+    rows = pd.DataFrame([old | {"path": p} for p in extra.values()], index=list(extra))
+    bad = Corpus(pd.concat([df, rows]).rename_axis("image_id").reset_index(), root)
+    expected = {
+        "ukiyo_e/plain.jpg": "sha256 mismatch",
+        "ukiyo_e/cmyk.jpg": "sha256 mismatch",
+        "ukiyo_e/grey.png": "sha256 mismatch",
+        "ukiyo_e/rotated.jpg": "sha256 mismatch",
+        "renaissance/madonna.jpg": "no culture",
+        "ukiyo_e/notes.jpg": "not an image",
+        "../outside.jpg": "outside root",
+        extra["absolute"]: "outside root",
+    }
+    return bad, expected
 
 
 LIMITS = ImageLimits(min_side=32, max_pixels=3000)
@@ -99,6 +137,26 @@ def test_folder_import_outcome_for_every_bad_input_kind(tmp_path):
     reasons = dict(zip(corpus.problems["path"], corpus.problems["reason"], strict=True))
     assert reasons["ukiyo_e/small.png"] == "too small: 20x20 px, minimum side is 32"
     assert "64x64 = 4096 pixels exceeds the limit of 3000" in reasons["ukiyo_e/huge.png"]
+
+
+def test_check_outcome_for_every_bad_manifest_kind(tmp_path):
+    from culturalstyle import features
+    from culturalstyle.embedding import EmbedConfig, embed_corpus
+    from culturalstyle.images import ContentMismatchError
+
+    bad, expected = write_bad_manifest(tmp_path / "art")
+    found = bad.check()
+    kinds = found[~found["kind"].str.endswith("duplicate")].groupby("path")["kind"].apply(set).to_dict()
+    assert kinds == {path: {kind} for path, kind in expected.items()}
+    assert set(expected.values()) <= set(cm.ERROR_KINDS)
+    with pytest.raises(CorpusError, match="empty culture label.*madonna.*outside the corpus root"):
+        embed_corpus(bad, tmp_path / "e", EmbedConfig(size=32))
+    vgg = features.VGGFeatures(("relu1_1",), weights_module=features.random_vgg(), device="cpu")
+    for image_id in ("ukiyo_e/plain", "ukiyo_e/grey", "ukiyo_e/rotated", "notes"):
+        with pytest.raises(ContentMismatchError, match=f"image_id {image_id!r}"):
+            features.extract(
+                bad.df[bad.df["image_id"] == image_id].pipe(Corpus, bad.root), ("relu1_1",), 32, extractor=vgg
+            )
 
 
 def test_loaded_images_are_upright_rgb(tmp_path):
@@ -174,7 +232,7 @@ def test_metadata_csv_fills_columns_and_reports_missing_rows(tmp_path):
 # -- perceptual hash and duplicates ---------------------------------------------------------------------------
 def test_dct_matrix_matches_scipy():
     x = np.random.default_rng(0).normal(size=(32, 32))
-    np.testing.assert_allclose(cm._DCT32 @ x @ cm._DCT32.T, scipy.fft.dctn(x, norm="ortho"), atol=1e-10)
+    np.testing.assert_allclose(_DCT32 @ x @ _DCT32.T, scipy.fft.dctn(x, norm="ortho"), atol=1e-10)
 
 
 def test_phash_robust_to_rescaling_but_separates_images():

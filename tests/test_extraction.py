@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from culturalstyle.cache import sha256_file
 from culturalstyle.extraction import (
     FunctionSource,
     Item,
@@ -44,7 +45,7 @@ def make_items(folder: Path, n: int = N_IMAGES, bad_row: int | None = BAD_ROW) -
         else:
             h, w = (40, 32) if i % 3 else (32, 32)
             Image.fromarray(rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)).save(path)
-        items.append(Item(i, f"img{i:02d}", path, f"{i:064x}"))
+        items.append(Item(i, f"img{i:02d}", path, sha256_file(path)))
     return items
 
 
@@ -261,3 +262,14 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
         reference = fid_features_to_statistics(torch.from_numpy(features))
         np.testing.assert_allclose(r0["mu"], reference["mu"], rtol=1e-12)
         np.testing.assert_allclose(r0["sigma"], reference["sigma"], rtol=1e-10, atol=1e-12)
+
+
+def test_a_file_that_is_not_what_its_row_says_is_a_problem_row_not_a_crash(tmp_path):
+    items = make_items(tmp_path / "images", n=5, bad_row=None)
+    items[2] = Item(2, items[2].image_id, items[2].path, "0" * 64)  # a stale / swapped manifest hash
+    source = FunctionSource(lambda images: {"rgb": images.mean(dim=(2, 3))}, {"rgb": 3}, {"source": "mean-colour"})
+    store = open_store(items, source, shard_size=4, root=tmp_path / "store", **SETTINGS)
+    report = fill_store(store, items, source, batch_size=2)
+    assert report.problems == 1 and store.valid.tolist() == [True, True, False, True, True]
+    problem = store.problems.iloc[0]
+    assert problem["kind"] == "sha256 mismatch" and "corpus check" in problem["reason"]

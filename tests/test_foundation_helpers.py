@@ -130,3 +130,52 @@ def test_cli_without_command_prints_help(capsys):
 def test_cli_parser_builds_with_all_present_groups():
     parser = build_parser()
     assert parser.prog == "culturalstyle"
+
+
+def test_read_entry_treats_any_damage_as_a_miss_and_warns_once(tmp_path):
+    entry = tmp_path / "e.json"
+    assert cache.read_entry(entry, lambda p: json.loads(p.read_text())) is None  # absent: silent miss
+    entry.write_text("{trunc")
+    with pytest.warns(UserWarning, match=f"damaged test entry {entry} .*JSONDecodeError"):
+        assert cache.read_entry(entry, lambda p: json.loads(p.read_text()), what="test entry") is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same damaged entry is not warned about twice
+        assert cache.read_entry(entry, lambda p: json.loads(p.read_text())) is None
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"n": 2}')  # readable, but not what the caller needs
+
+    def check(value):
+        return None if value.get("n") == 3 else "n is not 3"
+
+    with pytest.warns(UserWarning, match="n is not 3"):
+        assert cache.read_entry(wrong, lambda p: json.loads(p.read_text()), check=check) is None
+    (tmp_path / "ok.json").write_text('{"n": 3}')
+    assert cache.read_entry(tmp_path / "ok.json", lambda p: json.loads(p.read_text()), check=check) == {
+        "n": 3
+    }
+
+
+def test_write_failure_reasons_in_words(tmp_path):
+    import errno
+
+    def reason(code, **sizes):
+        failure = cache.write_failure(tmp_path / "f", OSError(code, "x"), **sizes)
+        return failure.reason if failure is not None else None
+
+    assert reason(errno.EROFS) == "read-only file system"
+    assert reason(errno.EACCES) == "permission denied"
+    assert reason(errno.ENOSPC, needed=3_500_000).startswith("no space left on device (")
+    assert reason(errno.ENOSPC, needed=3_500_000).endswith(", 3.5 MB needed)")
+    assert reason(errno.ENOENT) is None  # not a refusal to write: the original error stands
+    assert cache.format_bytes(999) == "999 bytes" and cache.format_bytes(1_234_567_890) == "1.2 GB"
+
+
+def test_output_dir_with_only_empty_folders_is_reused_and_hint_is_appended(tmp_path):
+    (tmp_path / "run" / "figures").mkdir(parents=True)
+    assert not runs.has_files(tmp_path / "run")
+    assert runs.new_output_dir(tmp_path / "run") == tmp_path / "run"
+    (tmp_path / "run" / "figures" / "a.png").write_bytes(b"x")
+    with pytest.raises(runs.OutputExistsError, match=r"choose another output directory; or pass --force$"):
+        runs.new_output_dir(tmp_path / "run", hint="; or pass --force")

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from culturalstyle import images
+from culturalstyle.cache import sha256_file
 from culturalstyle.images import ImageCache, ImageError, ImageLimits, load_image
 
 
@@ -227,3 +228,24 @@ def test_unexpected_codec_exception_becomes_corrupt(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", broken_load, raising=False)
     assert reason_of(tmp_path / "a.png") == "corrupt: error: unpack requires a buffer of 4 bytes"
+
+
+def test_verified_sha256_checks_the_claim_and_names_missing_files(tmp_path):
+    from culturalstyle.images import ContentMismatchError, verified_sha256
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 40, 3), dtype=np.uint8)).save(path)
+    actual = sha256_file(path)
+    assert verified_sha256(path) == actual  # no claim: the file's own hash
+    assert verified_sha256(path, "") == verified_sha256(path, float("nan")) == actual  # empty manifest cells
+    assert verified_sha256(path, actual.upper()) == actual  # hex case does not matter
+    with pytest.raises(ContentMismatchError) as raised:
+        verified_sha256(path, "abc", row="image_id 'x'")
+    assert raised.value.expected == "abc" and raised.value.actual == actual
+    assert str(raised.value).startswith(
+        f"image_id 'x': {path} has sha256 {actual} but the manifest says 'abc'"
+    )
+    with pytest.raises(ImageError, match="missing: file does not exist \\(image_id 'y'\\)"):
+        verified_sha256(tmp_path / "gone.png", actual, row="image_id 'y'")
+    with pytest.raises(ImageError, match="not an image: is a directory"):
+        verified_sha256(tmp_path, actual)

@@ -15,7 +15,7 @@ from PIL import Image
 from culturalstyle import metrics
 from culturalstyle.cache import sha256_file
 from culturalstyle.corpus import Corpus
-from culturalstyle.images import ImageError
+from culturalstyle.images import ContentMismatchError, ImageError
 
 # ---------------------------------------------------------------------------------------------------------
 # independent references written here (not the library's code paths)
@@ -280,6 +280,9 @@ def test_reference_stats_cached_and_invalidated(tmp_path):
     module.images = 0
 
     write_image(corpus.paths()[2], rng, (10, 10, 250))  # a reference image changes
+    with pytest.raises(ContentMismatchError, match="corpus check"):  # its manifest row is now stale
+        metrics.reference_stats(corpus, size=32, extractor=extractor)
+    corpus.df.loc[2, "sha256"] = sha256_file(corpus.paths()[2])  # re-imported: the new content's key
     changed = metrics.reference_stats(corpus, size=32, extractor=extractor)
     assert module.images == 6 and not changed.cached and changed.key != first.key
     module.images = 0

@@ -184,3 +184,36 @@ def test_cli_train_resume_translate(tmp_path, small_corpus, image_folder, capsys
     corpus = Corpus.load(out)
     assert len(corpus) == 3 and set(corpus.df["checkpoint"]) == {"step_00000002.pt"}
     assert set(corpus.df["culture"]) == {"ukiyo_e"}
+
+
+def test_cli_method_time_budget_and_best_checkpoint_errors(tmp_path, small_corpus, image_folder, capsys):
+    argv = ["train", "--corpus", str(small_corpus.root), "--source", "ukiyo_e", "--target", "renaissance"]
+    argv += ["--preset", "smoke", "--method", "fastcut", "--time-budget", "1e-6", "--set", "steps=3"]
+    argv += [
+        "--set",
+        "steps_decay=0",
+        "--set",
+        "tensorboard=false",
+        "--name",
+        "fc",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    assert main(argv + ["--no-progress"]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "fc"
+    assert "training fastcut ukiyo_e -> renaissance" in out and "stopped at step 1 of 3" in out
+    assert f"--resume {run}" in out
+    assert T.TrainConfig.load(run / "config.yaml").method == "fastcut"
+    assert main(["train", "--resume", str(run), "--method", "cut"]) == 1
+    assert "--resume continues a run with its saved config" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--time-budget", "3600"]) == 0
+    assert "run complete" in capsys.readouterr().out and T.load_checkpoint(run)[0]["step"] == 3
+    # no evaluation ran (3 test images < 4): --checkpoint best is a clear error, B2A does not exist
+    argv = ["translate", str(run), "--input", str(image_folder), "--no-progress"]
+    assert main(argv + ["--out", str(tmp_path / "o1"), "--checkpoint", "best"]) == 1
+    assert "no best checkpoint" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "o2"), "--direction", "B2A"]) == 1
+    assert "one-sided fastcut translator" in capsys.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "o3"), "--checkpoint", "newest"]) == 1
+    assert "unknown checkpoint 'newest'" in capsys.readouterr().err

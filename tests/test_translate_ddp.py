@@ -20,7 +20,7 @@ def _free_port() -> int:
 
 
 def _worker(
-    rank: int, world: int, port: int, corpus_dir: str, run_dir: str, out_dir: str, cache: str
+    rank: int, world: int, port: int, corpus_dir: str, run_dir: str, out_dir: str, cache: str, method: str
 ) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
@@ -42,20 +42,22 @@ def _worker(
         source="ukiyo_e",
         target="renaissance",
         device="cpu",  # the gloo test runs on CPU even where CUDA exists
+        method=method,
         steps=1,
         steps_decay=0,
         progress=False,
         tensorboard=False,
     )
     corpus = Corpus.load(corpus_dir)
-    trainer = T.Trainer(config, corpus, run_dir)
+    trainer = T.Engine(config, corpus, run_dir)
     assert dist.is_initialized() and trainer.world_size == world and trainer.rank == rank
-    before = {k: v.clone() for k, v in trainer.G_AB.state_dict().items()}
+    before = {k: v.clone() for k, v in trainer.model.generator("A2B").state_dict().items()}
+    a, _ = trainer.data.batch(0)
     trainer.run()
     state = {
         "models": {name: net.state_dict() for name, net in trainer.nets.items()},
         "before": before,
-        "pool_A": trainer.pool_A.state_dict()["images"],
+        "first_A": a,
         "indices": trainer.data.indices(0),
     }
     torch.save(state, Path(out_dir) / f"rank{rank}.pt")
@@ -78,14 +80,23 @@ def small_corpus_dir(tmp_path) -> Path:
     return tmp_path / "corpus"
 
 
-def test_two_gloo_processes_hold_identical_weights_after_a_step(tmp_path, small_corpus_dir):
+GENERATOR = {"cyclegan": "G_AB", "cut": "G", "fastcut": "G"}
+NETWORKS = {
+    "cyclegan": {"G_AB", "G_BA", "D_A", "D_B"},
+    "cut": {"G", "F", "D_B"},
+    "fastcut": {"G", "F", "D_B"},
+}
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_two_gloo_processes_hold_identical_weights_after_a_step(tmp_path, small_corpus_dir, method):
     out = tmp_path / "out"
     out.mkdir()
     run_dir = tmp_path / "run"
     cache = os.environ["CULTURALSTYLE_CACHE"]
     mp.spawn(
         _worker,
-        args=(2, _free_port(), str(small_corpus_dir), str(run_dir), str(out), cache),
+        args=(2, _free_port(), str(small_corpus_dir), str(run_dir), str(out), cache, method),
         nprocs=2,
         join=True,
     )
@@ -94,16 +105,21 @@ def test_two_gloo_processes_hold_identical_weights_after_a_step(tmp_path, small_
     r1 = torch.load(out / "rank1.pt", weights_only=True)
     # the ranks trained on different images ...
     assert r0["indices"] != r1["indices"]
-    assert not torch.equal(r0["pool_A"][0], r1["pool_A"][0])
+    assert not torch.equal(r0["first_A"], r1["first_A"])
     # ... yet, with gradients averaged by DDP, hold the same weights, which did change
-    for name in ("G_AB", "G_BA", "D_A", "D_B"):
+    assert set(r0["models"]) == NETWORKS[method]
+    for name in NETWORKS[method]:
         for key, tensor in r0["models"][name].items():
             assert torch.equal(tensor, r1["models"][name][key]), (name, key)
+    generator = GENERATOR[method]
     assert torch.equal(r0["before"]["model.1.weight"], r1["before"]["model.1.weight"])
-    assert not torch.equal(r0["before"]["model.1.weight"], r0["models"]["G_AB"]["model.1.weight"])
+    assert not torch.equal(r0["before"]["model.1.weight"], r0["models"][generator]["model.1.weight"])
     # rank 0 wrote the checkpoint, holding both ranks' pools and RNG states
     from culturalstyle.translate import train as T
 
     state, _ = T.load_checkpoint(run_dir)
     assert state["world_size"] == 2 and len(state["ranks"]) == 2
-    assert torch.equal(state["models"]["G_AB"]["model.1.weight"], r0["models"]["G_AB"]["model.1.weight"])
+    assert state["method"] == method
+    assert torch.equal(
+        state["models"][generator]["model.1.weight"], r0["models"][generator]["model.1.weight"]
+    )

@@ -43,7 +43,7 @@ def small_corpus(tmp_path_factory) -> Corpus:
 def tiny(**fields):
     base = dict(source="ukiyo_e", target="renaissance", steps=6, steps_decay=3, log_every=2, sample_every=3)
     base.update(device="cpu")  # bit-identical resume is a CPU guarantee
-    base.update(checkpoint_every=2, progress=False, tensorboard=False)
+    base.update(checkpoint_every=2, progress=False, tensorboard=False, eval_every=0)
     base.update(fields)
     return make_config("smoke", **base)
 
@@ -69,7 +69,7 @@ def test_smoke_run_on_sample_corpus_writes_all_run_files(tmp_path):
         rows = list(csv.DictReader(handle))
     assert [int(r["step"]) for r in rows] == list(range(1, config.steps + 1))
     for row in rows:
-        for name in T.LOSS_NAMES:
+        for name in T.loss_names("cyclegan"):
             assert math.isfinite(float(row[name])), (row["step"], name)
     assert float(rows[0]["cycle_A"]) > 0 and float(rows[0]["D_A"]) > 0
     # identity loss is on (0.5 lambda) and the optional seed losses are off by default
@@ -100,8 +100,26 @@ def test_smoke_run_on_sample_corpus_writes_all_run_files(tmp_path):
     assert len(state["ranks"][0]["pool_A"]["images"]) == min(total, config.pool_size)
 
 
-def test_resume_after_interruption_is_bit_identical(tmp_path, small_corpus):
-    config = tiny()
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"]
+    assert set(a["models"]) == set(b["models"])
+    for name in a["models"]:
+        for key, tensor in a["models"][name].items():
+            assert torch.equal(tensor, b["models"][name][key]), (name, key)
+    assert set(a["optimizers"]) == set(b["optimizers"])
+    for opt in a["optimizers"]:
+        for index, slot in a["optimizers"][opt]["state"].items():
+            for key, value in slot.items():
+                assert torch.equal(value, b["optimizers"][opt]["state"][index][key]), (opt, index, key)
+    for pool in ("pool_A", "pool_B"):
+        if pool in a["ranks"][0]:
+            pa, pb = a["ranks"][0][pool]["images"], b["ranks"][0][pool]["images"]
+            assert len(pa) == len(pb) and all(torch.equal(x, y) for x, y in zip(pa, pb))
+
+
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_resume_after_interruption_is_bit_identical(tmp_path, small_corpus, method):
+    config = tiny(method=method)
     straight = T.train(config, small_corpus, tmp_path / "straight")
 
     # "crash" after step 5: the checkpoint at step 4 is the last one, step 5's work is lost
@@ -110,24 +128,77 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, small_corpus):
     T.resume(broken)
 
     a, b = final_state(straight), final_state(broken)
-    assert a["step"] == b["step"] == config.steps
-    for name in a["models"]:
-        for key, tensor in a["models"][name].items():
-            assert torch.equal(tensor, b["models"][name][key]), (name, key)
-    for opt in ("G", "D"):
-        for index, slot in a["optimizers"][opt]["state"].items():
-            for key, value in slot.items():
-                assert torch.equal(value, b["optimizers"][opt]["state"][index][key]), (opt, index, key)
-    for pool in ("pool_A", "pool_B"):
-        assert all(
-            torch.equal(x, y) for x, y in zip(a["ranks"][0][pool]["images"], b["ranks"][0][pool]["images"])
-        )
+    assert a["step"] == b["step"] == config.steps and a["method"] == method
+    assert_same_training_state(a, b)
     # losses.csv of the resumed run has each step once, with the same values as the straight run
     read = lambda run: list(csv.reader(open(run / "losses.csv")))  # noqa: E731
     rows_a, rows_b = read(straight), read(broken)
+    n_losses = len(T.loss_names(method))
+    assert rows_a[0][1 : 1 + n_losses] == list(T.loss_names(method))
     assert [r[0] for r in rows_b[1:]] == [str(s) for s in range(1, config.steps + 1)]
-    assert [r[1:13] for r in rows_a] == [r[1:13] for r in rows_b]
+    assert [r[1 : 1 + n_losses] for r in rows_a] == [r[1 : 1 + n_losses] for r in rows_b]
     assert list(broken.glob("resume_*.json"))
+
+
+def test_kill_between_checkpoint_and_next_log_leaves_no_gap(tmp_path, small_corpus):
+    """Issue 15.3: checkpoint_every=10 is not a multiple of log_every=4; rows 9-10 were pending at the
+    checkpoint. `stop_after` ends the process like kill -9 (no flush, no final checkpoint) at step 11."""
+    config = tiny(
+        steps=14, steps_decay=0, checkpoint_every=10, log_every=4, sample_every=100, method="fastcut"
+    )
+    run = T.train(config, small_corpus, tmp_path / "run", stop_after=11)
+    assert [p.name for p in T.list_checkpoints(run)] == ["step_00000010.pt"]
+    written = [int(r[0]) for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert written == list(range(1, 11))  # flushed (and fsynced) before the checkpoint at 10
+    T.resume(run)
+    steps = [int(r[0]) for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert steps == list(range(1, 15))
+
+
+@pytest.mark.parametrize("clock", ["cpu", "wall"])
+def test_time_budget_stops_with_a_checkpoint_and_resumes_exactly(tmp_path, small_corpus, clock):
+    config = tiny(steps=4, steps_decay=2, checkpoint_every=100, log_every=100)
+    straight = T.train(config, small_corpus, tmp_path / "straight")
+    budget = tiny(
+        steps=4,
+        steps_decay=2,
+        checkpoint_every=100,
+        log_every=100,
+        time_budget_s=1e-6,
+        time_budget_clock=clock,
+    )
+    run = T.train(budget, small_corpus, tmp_path / "budget")
+    # the budget is used up by the first step: checkpoint, log row and stop record, then stop
+    assert [p.name for p in T.list_checkpoints(run)] == ["step_00000001.pt"]
+    assert len(list(csv.reader(open(run / "losses.csv")))) == 2
+    record = json.loads(next(run.glob("stopped_00000001_*.json")).read_text())
+    assert "time budget" in record["reason"] and record["total_steps"] == 4
+    for step in (2, 3):  # each session has the (saved) budget again
+        T.resume(run)
+        assert T.list_checkpoints(run)[0].name == f"step_{step:08d}.pt"
+    T.resume(run, time_budget_s=3600.0)
+    assert_same_training_state(final_state(straight), final_state(run))
+    rows = [r[0] for r in list(csv.reader(open(run / "losses.csv")))[1:]]
+    assert rows == ["1", "2", "3", "4"]
+
+
+def test_time_budget_config_errors():
+    with pytest.raises(ValueError, match="time_budget_s must be a positive"):
+        tiny(time_budget_s=0.0)
+    with pytest.raises(ValueError, match="time_budget_clock must be one of cpu, wall"):
+        tiny(time_budget_s=5.0, time_budget_clock="gpu")
+
+
+def test_checkpoints_from_before_the_model_registry_still_resume(tmp_path, small_corpus):
+    """CycleGAN checkpoints written before `method`/`eval` existed (format 1) resume and translate."""
+    config = tiny(steps=4, steps_decay=2)
+    run = T.train(config, small_corpus, tmp_path / "run", stop_after=3)
+    state, path = T.load_checkpoint(run)
+    for key in ("method", "eval"):
+        state.pop(key)
+    T.save_checkpoint(state, path)
+    T.resume(run)
+    assert final_state(run)["step"] == 4 and final_state(run)["method"] == "cyclegan"
 
 
 def test_different_seed_gives_different_weights(tmp_path, small_corpus):
@@ -136,8 +207,9 @@ def test_different_seed_gives_different_weights(tmp_path, small_corpus):
     assert not torch.equal(a["models"]["G_AB"]["model.1.weight"], b["models"]["G_AB"]["model.1.weight"])
 
 
-def test_corrupted_last_checkpoint_falls_back_to_previous(tmp_path, small_corpus):
-    config = tiny(steps=4, steps_decay=2)
+@pytest.mark.parametrize("method", ["cyclegan", "cut", "fastcut"])
+def test_corrupted_last_checkpoint_falls_back_to_previous(tmp_path, small_corpus, method):
+    config = tiny(steps=4, steps_decay=2, method=method)
     run = T.train(config, small_corpus, tmp_path / "run")
     last, previous = T.list_checkpoints(run)[:2]
     assert (last.name, previous.name) == ("step_00000004.pt", "step_00000002.pt")
@@ -258,7 +330,7 @@ def test_cuda_run_uses_mixed_precision_and_resumes(tmp_path, small_corpus):
     assert state["step"] == 4 and state["scaler"]
     rows = list(csv.DictReader(open(run / "losses.csv")))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
-    assert all(math.isfinite(float(r[n])) for r in rows for n in T.LOSS_NAMES)
+    assert all(math.isfinite(float(r[n])) for r in rows for n in T.loss_names("cyclegan"))
 
 
 def test_seed_losses_train_and_culture_gram_targets_are_cached(tmp_path, small_corpus, monkeypatch):
@@ -274,7 +346,7 @@ def test_seed_losses_train_and_culture_gram_targets_are_cached(tmp_path, small_c
     for row in rows:
         for name in ("gram", "content", "tv"):
             assert math.isfinite(float(row[name])) and float(row[name]) > 0, name
-        parts = sum(float(row[n]) for n in T.LOSS_NAMES[:9])
+        parts = sum(float(row[n]) for n in T.loss_names("cyclegan")[:9])
         assert float(row["G_total"]) == pytest.approx(parts, rel=1e-4)
     assert (
         runs.read_record(run)["weights"]["custom"]

@@ -2,9 +2,9 @@
 
 Exit status of `check`: 0 when the corpus is clean or has only warnings (exact/near duplicates, which the
 splits keep on one side, and unmapped WikiArt styles); 1 when any error-level problem exists — a file
-missing, unreadable, truncated, too small/large, a sha256 mismatch, a bad split name, an artist or a
-duplicate straddling splits, or files skipped at import (recorded in problems.csv). `--strict` makes
-warnings fail too.
+missing, unreadable, truncated, too small/large, a sha256 mismatch, a bad split name, an empty culture
+label, a path outside the corpus root, an artist or a duplicate straddling splits, or files skipped at import
+(recorded in problems.csv). `--strict` makes warnings fail too.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         p.add_argument("--near-threshold", type=int, default=6, help="pHash bits for near duplicates")
         p.add_argument("--force", action="store_true", help="overwrite an existing manifest")
+        p.add_argument(
+            "--allow-outside-root",
+            action="store_true",
+            help="import symlinks to files outside ROOT (they are listed as warnings); default: skip them",
+        )
         p.add_argument("--no-progress", action="store_true")
         p.set_defaults(handler=_import)
 
@@ -69,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--no-hashes", action="store_true", help="skip sha256 verification")
     check.add_argument("--near-threshold", type=int, default=6)
     check.add_argument("--min-side", type=int, default=32)
+    check.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="accept rows whose files lie outside the corpus root (reported as warnings, not errors)",
+    )
     check.set_defaults(handler=_check)
 
     summary = sub.add_parser("summary", help="counts per culture, artist, split and problem kind")
@@ -100,7 +110,12 @@ def _import(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{target} exists; choose another --out or pass --force to overwrite it")
     limits = ImageLimits(min_side=args.min_side, max_pixels=args.max_pixels)
     cultures = [c.strip() for c in args.cultures.split(",")] if args.cultures else None
-    options = dict(limits=limits, near_threshold=args.near_threshold, progress=not args.no_progress)
+    options = dict(
+        limits=limits,
+        near_threshold=args.near_threshold,
+        progress=not args.no_progress,
+        allow_outside_root=args.allow_outside_root,
+    )
     if args.layout == "folder":
         corpus = corpus_mod.from_folder(args.root, args.metadata, cultures=cultures, **options)
     elif args.layout == "wikiart":
@@ -147,10 +162,10 @@ def _print_problems(problems, title: str) -> None:
 def _check(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from ..corpus import ERROR_KINDS, Corpus, check_corpus
+    from ..corpus import ERROR_KINDS, NOTE_KINDS, Corpus, check_corpus
     from ..images import ImageLimits
 
-    corpus = Corpus.load(args.corpus)
+    corpus = Corpus.load(args.corpus, allow_outside_root=args.allow_outside_root)
     found = check_corpus(
         corpus,
         verify_hashes=not args.no_hashes,
@@ -160,8 +175,11 @@ def _check(args: argparse.Namespace) -> int:
     everything = pd.concat(
         [corpus.problems.assign(when="import"), found.assign(when="check")], ignore_index=True
     )
+    notes = found["kind"].isin(NOTE_KINDS)
+    _print_problems(found[notes], "notes")
     _print_problems(corpus.problems, "problems recorded at import (files skipped)")
-    _print_problems(found, "problems found now")
+    _print_problems(found[~notes], "problems found now")
+    everything = everything[~everything["kind"].isin(NOTE_KINDS)]
     errors = everything[everything["kind"].isin(ERROR_KINDS)]
     warnings_ = everything[~everything["kind"].isin(ERROR_KINDS)]
     print(f"{len(corpus)} images checked: {len(errors)} errors, {len(warnings_)} warnings")

@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     embed.add_argument(
         "--no-cache", action="store_true", help="ignore the feature cache (recompute everything)"
     )
+    embed.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="use manifest rows whose files lie outside the corpus root (reported); default: refuse them",
+    )
     embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
     embed.add_argument("--debug", action="store_true", help="show tracebacks")
     embed.set_defaults(handler=run_embed)
@@ -129,7 +134,7 @@ def run_embed(args: argparse.Namespace) -> int:
         config.scale.sketch_dim = args.sketch_dim
     if args.overrides:
         config = apply_overrides(config, args.overrides)
-    corpus = Corpus.load(args.corpus)
+    corpus = Corpus.load(args.corpus, allow_outside_root=args.allow_outside_root)
     out = embed_corpus(
         corpus,
         args.out,

@@ -35,7 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run only this notebook (file name, stem or number); repeatable",
     )
     parser.add_argument("--name", help="output directory name instead of a timestamp")
-    parser.add_argument("--force", action="store_true", help="reuse an existing --name directory")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="redo an existing --name reproduction (its re-run notebooks' old outputs are removed first)",
+    )
     parser.add_argument("--notebooks", metavar="DIR", help="notebooks directory (default: the repository's)")
     parser.add_argument("--results", metavar="DIR", default="results", help="results root (default results/)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output")

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    out_dir = new_output_dir(out, force=args.force)
+    out_dir = new_output_dir(out, force=args.force, hint="; or pass --force to write into it")
     translations = stylize_all(
         contents, styles, args.method, out_dir, config, mix=args.mix, model=model, progress=progress
     )

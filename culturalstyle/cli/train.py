@@ -1,8 +1,8 @@
-"""`culturalstyle train`: train a CycleGAN translator between two cultures of a corpus, or resume one.
+"""`culturalstyle train`: train a translator (cyclegan, cut, fastcut) between two cultures, or resume one.
 
     culturalstyle train --corpus data/sample --source ukiyo_e --target renaissance --preset cpu \
-        [--set key=value ...] [--name NAME] [--runs-dir runs]
-    culturalstyle train --resume runs/NAME
+        [--method fastcut] [--set key=value ...] [--name NAME] [--runs-dir runs]
+    culturalstyle train --resume runs/NAME [--time-budget SECONDS]
 
 Works under `torchrun --nproc_per_node N -m culturalstyle train ...` (DistributedDataParallel).
 """
@@ -17,8 +17,9 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a cross-culture translator (CycleGAN), or resume an interrupted run",
-        description="Train a CycleGAN translator source <-> target; every run gets its own directory.",
+        help="train a cross-culture translator (cyclegan, cut, fastcut), or resume an interrupted run",
+        description="Train a translator source -> target (CycleGAN: both ways); every run gets its own "
+        "directory with checkpoints, losses.csv, metrics.csv (FID/KID during training) and checkpoints/best.pt.",
     )
     parser.add_argument(
         "--corpus", type=Path, default=Path("data/sample"), help="corpus folder or manifest CSV"
@@ -26,6 +27,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", help="culture A (e.g. ukiyo_e)")
     parser.add_argument("--target", help="culture B (e.g. renaissance)")
     parser.add_argument("--preset", default="cpu", help="smoke, cpu or paper (default: cpu)")
+    parser.add_argument(
+        "--method", help="cyclegan, cut or fastcut (same as --set method=...; default: cyclegan)"
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="stop with a checkpoint after this much CPU time of this process (--set time_budget_clock=wall "
+        "for wall-clock time); also for --resume",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -53,12 +64,12 @@ def _train(args: argparse.Namespace) -> int:
     from ..translate.config import TrainConfig, make_config
 
     if args.resume:
-        if args.source or args.target or args.overrides or args.name or args.config:
+        if args.source or args.target or args.overrides or args.name or args.config or args.method:
             raise ValueError(
-                "--resume continues a run with its saved config; drop --source/--target/--set/--name"
+                "--resume continues a run with its saved config; drop --source/--target/--method/--set/--name"
             )
-        run = T.resume(args.resume)
-        print(f"run complete: {run}")
+        run = T.resume(args.resume, time_budget_s=args.time_budget)
+        _report(run)
         return 0
     if not args.source or not args.target:
         raise ValueError("--source and --target cultures are required (or --resume RUN)")
@@ -70,6 +81,10 @@ def _train(args: argparse.Namespace) -> int:
         extra["device"] = args.device
     if args.no_progress:
         extra["progress"] = False
+    if args.method:
+        extra["method"] = args.method
+    if args.time_budget is not None:
+        extra["time_budget_s"] = args.time_budget
     if args.config:
         from .. import configs
 
@@ -81,8 +96,25 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = T.choose_run_dir(args.runs_dir, args.name, config)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
     if main_process:
-        print(f"training {config.source} <-> {config.target} into {run_dir}")
+        print(f"training {config.method} {config.source} -> {config.target} into {run_dir}")
     T.train(config, corpus, run_dir)
     if main_process:
-        print(f"run complete: {run_dir}")
+        _report(run_dir)
     return 0
+
+
+def _report(run_dir: Path) -> None:
+    """Say whether the run is complete or stopped early (time budget), and where its best checkpoint is."""
+    from .. import runs
+    from ..translate import train as T
+
+    total = runs.read_record(run_dir).get("total_steps")
+    newest = T.list_checkpoints(run_dir)
+    step = int(newest[0].stem.split("_")[1]) if newest else 0
+    if total is not None and step < int(total):
+        print(f"stopped at step {step} of {total}: continue with culturalstyle train --resume {run_dir}")
+    else:
+        print(f"run complete: {run_dir}")
+    best = T.read_best_info(run_dir)
+    if best:
+        print(f"best checkpoint: step {best['step']}, FID {best['fid']:.2f} ({T.best_path(run_dir)})")

@@ -32,6 +32,7 @@ from .vgg import (
     STYLE_LAYERS,
     FeatureSet,
     VGGFeatures,
+    _drop_inconsistent,
     _items,
     _read_cache,
     _write_cache,
@@ -222,7 +223,7 @@ def extract_statistics(
     keys = [backbone_cache_key(backbone, it.sha256, size, resize_policy) for it in items]
     results: list[dict[str, np.ndarray] | None] = [None] * len(items)
     if cache:
-        results = [_read_cache(key) for key in keys]
+        results = _drop_inconsistent([_read_cache(key) for key in keys], keys)  # damaged entries: misses
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
         paths = [items[i].path for i in todo]

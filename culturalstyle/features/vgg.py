@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cache import atomic_path, cache_dir, sha256_file, stable_hash
+from ..cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
@@ -292,21 +293,21 @@ class FeatureSet(dict):
 
 
 def _items(corpus: Any) -> list[_Item]:
-    """(image_id, absolute path, sha256) for a Corpus or a sequence of image paths."""
+    """(image_id, absolute path, sha256) for a Corpus or a sequence of image paths.
+
+    A Corpus's hashes are verified against its files (`Corpus.verified_hashes`): the cache is keyed on them.
+    """
     if hasattr(corpus, "df") and hasattr(corpus, "abspath"):
-        items = []
-        for _, row in corpus.df.iterrows():
-            path = Path(corpus.abspath(row))
-            digest = row.get("sha256")
-            if not isinstance(digest, str) or len(digest) != 64:
-                digest = sha256_file(path)
-            items.append(_Item(str(row["image_id"]), path, digest))
-        return items
+        hashes = corpus.verified_hashes()
+        return [
+            _Item(str(image_id), Path(path), digest)
+            for image_id, path, digest in zip(corpus.df["image_id"], corpus.paths(), hashes, strict=True)
+        ]
     if isinstance(corpus, (str, Path)):
         raise TypeError(
             "extract expects a Corpus or a list of image paths; load a manifest with Corpus.load(path)"
         )
-    return [_Item(Path(p).stem, Path(p), sha256_file(p)) for p in corpus]
+    return [_Item(Path(p).stem, Path(p), content_sha256(p)) for p in corpus]
 
 
 def load_for_features(path: str | Path, size: int | None, resize_policy: str = "shorter") -> torch.Tensor:
@@ -361,19 +362,78 @@ def _cache_file(key: str) -> Path:
 def _write_cache(key: str, stats: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **stats)
-    with atomic_path(_cache_file(key)) as tmp:
+    with atomic_path(_cache_file(key), size=buffer.tell()) as tmp:
         tmp.write_bytes(buffer.getvalue())
 
 
-def _read_cache(key: str) -> dict[str, np.ndarray] | None:
-    path = _cache_file(key)
-    if not path.exists():
-        return None
-    try:
-        with np.load(path) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError):  # a corrupt entry is recomputed, not fatal
-        return None
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _stats_problem(stats: dict[str, np.ndarray], channels: dict[str, int]) -> str | None:
+    """Why a cached entry is not one image's statistics for these layers (None when it is)."""
+    for layer, c in channels.items():
+        for suffix, shape in ((".gram", (c * (c + 1) // 2,)), (".mean", (c,)), (".std", (c,))):
+            array = stats.get(layer + suffix)
+            if array is None:
+                return f"no {layer}{suffix}"
+            if array.shape != shape or not np.isfinite(array).all():
+                return f"{layer}{suffix} has shape {array.shape} (expected {shape}) or non-finite values"
+    return None
+
+
+def _vectors_problem(stats: dict[str, np.ndarray]) -> str | None:
+    """Why a generic (backbone) entry is not a set of named statistic vectors (None when it is)."""
+    for name, array in stats.items():
+        if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+            return f"{name} has shape {array.shape} or non-finite values (expected a vector)"
+    return None if stats else "no statistics"
+
+
+def _read_cache(key: str, channels: dict[str, int] | None = None) -> dict[str, np.ndarray] | None:
+    """A cached entry, or None when absent or damaged (truncated, wrong shapes: recomputed and replaced).
+
+    `channels` ({layer: C}) checks a VGG entry exactly; without it an entry must be named finite vectors.
+    """
+    return read_entry(
+        _cache_file(key),
+        _load_npz,
+        check=lambda stats: _vectors_problem(stats) if channels is None else _stats_problem(stats, channels),
+        what="feature-cache entry",
+    )
+
+
+def _drop_inconsistent(
+    results: list[dict[str, np.ndarray] | None], keys: Sequence[str]
+) -> list[dict[str, np.ndarray] | None]:
+    """Cached entries of one extraction must agree in names and shapes: the minority are damaged (misses)."""
+    signatures = [
+        tuple((k, v.shape) for k, v in sorted(r.items())) if r is not None else None for r in results
+    ]
+    present = [s for s in signatures if s is not None]
+    if len(set(present)) <= 1:
+        return results
+    common = max(set(present), key=lambda s: (present.count(s), str(s)))
+    out = list(results)
+    for i, signature in enumerate(signatures):
+        if signature is not None and signature != common:
+            warnings.warn(
+                f"damaged feature-cache entry {_cache_file(keys[i])} (statistics {signature} differ from the "
+                f"other entries' {common}); recomputing and replacing it",
+                stacklevel=2,
+            )
+            out[i] = None
+    return out
+
+
+def layer_channels(network: nn.Sequential, layer_index: dict[str, int]) -> dict[str, int]:
+    """Channels of each named layer's output: those of the last convolution at or before it."""
+    channels = {}
+    for name, index in layer_index.items():
+        convs = [m for m in list(network)[: index + 1] if isinstance(m, nn.Conv2d)]
+        channels[name] = convs[-1].out_channels if convs else 3
+    return channels
 
 
 def _image_stats(acts: dict[str, torch.Tensor], normalize: str) -> list[dict[str, np.ndarray]]:
@@ -489,8 +549,9 @@ def extract(
     results: list[dict[str, np.ndarray] | None] = [None] * len(items)
     hits = 0
     if cache:
+        channels = layer_channels(extractor.net, {k: extractor.layer_index[k] for k in layers})
         for i, key in enumerate(keys):
-            results[i] = _read_cache(key)
+            results[i] = _read_cache(key, channels)
             hits += results[i] is not None
     todo = [i for i, r in enumerate(results) if r is None]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ..cache import atomic_path, cache_dir, sha256_file, stable_hash
+from ..cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
 
 TARGET_CACHE_VERSION = 1
 RESIZE_POLICY = "longer"  # style images: longer side to `size`, aspect kept (no crop: a crop loses texture)
@@ -75,7 +75,7 @@ def style_image(path: str | Path) -> StyleSource:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"style image {path} does not exist")
-    return StyleSource("image", f"image:{path.name}", (path,), (sha256_file(path),), (path.stem,))
+    return StyleSource("image", f"image:{path.name}", (path,), (content_sha256(path),), (path.stem,))
 
 
 def style_images(paths: Sequence[str | Path], label: str | None = None) -> StyleSource:
@@ -88,7 +88,7 @@ def style_images(paths: Sequence[str | Path], label: str | None = None) -> Style
             raise FileNotFoundError(f"style image {p} does not exist")
     label = label or "images:" + ",".join(p.name for p in paths)
     return StyleSource(
-        "images", label, tuple(paths), tuple(sha256_file(p) for p in paths), tuple(p.stem for p in paths)
+        "images", label, tuple(paths), tuple(content_sha256(p) for p in paths), tuple(p.stem for p in paths)
     )
 
 
@@ -114,12 +114,9 @@ def style_culture(corpus: Any, culture: str, split: str | None = "train") -> Sty
         subset = chosen
     rows = subset.df.sort_values("image_id")
     paths = tuple(Path(subset.abspath(row)) for _, row in rows.iterrows())
-    digests = tuple(
-        str(row["sha256"])
-        if isinstance(row.get("sha256"), str) and len(row["sha256"]) == 64
-        else sha256_file(p)
-        for p, (_, row) in zip(paths, rows.iterrows())
-    )
+    # the cache is keyed on these: the manifest's hashes must be the files' (else ContentMismatchError)
+    verified = dict(zip(subset.df["image_id"], subset.verified_hashes()))
+    digests = tuple(verified[i] for i in rows["image_id"])
     label = f"culture:{culture}" + (f"[{split}]" if split else "")
     return StyleSource("culture", label, paths, digests, tuple(map(str, rows["image_id"])), culture=culture)
 
@@ -166,14 +163,33 @@ def _cache_file(kind: str, key: str) -> Path:
     return cache_dir("targets") / f"{kind}-{key}.pt"
 
 
-def _load_cached(kind: str, key: str) -> dict | None:
-    path = _cache_file(kind, key)
-    if not path.exists():
+def _load_cached(kind: str, key: str, layers: Sequence[str]) -> dict | None:
+    """A cached target, or None when absent or damaged (unreadable, wrong layers or shapes: recomputed)."""
+    return read_entry(
+        _cache_file(kind, key),
+        lambda p: torch.load(p, map_location="cpu", weights_only=True),
+        check=lambda payload: _target_problem(kind, payload, layers),
+        what="style-target cache entry",
+    )
+
+
+def _target_problem(kind: str, payload: Any, layers: Sequence[str]) -> str | None:
+    """Why a cached payload is not a target of `kind` for `layers` (None when it is)."""
+    if kind == "gram":
+        grams = payload.get("grams") if isinstance(payload, dict) else None
+        if not isinstance(grams, dict) or set(grams) != set(layers):
+            return f"expected Gram matrices for layers {sorted(layers)}"
+        for layer, g in grams.items():
+            if g.dim() != 2 or g.shape[0] != g.shape[1] or not torch.isfinite(g).all():
+                return f"Gram matrix of {layer} has shape {tuple(g.shape)} or non-finite values"
         return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed, never fatal
-        return None
+    mean = payload.get("mean") if isinstance(payload, dict) else None
+    std = payload.get("std") if isinstance(payload, dict) else None
+    if not isinstance(mean, torch.Tensor) or not isinstance(std, torch.Tensor):
+        return "expected a mean and a std tensor"
+    if mean.dim() != 1 or std.shape != mean.shape or not (torch.isfinite(mean).all() and (std > 0).all()):
+        return f"mean {tuple(mean.shape)} / std {tuple(std.shape)} are not C-vectors with positive stds"
+    return None
 
 
 def _store(kind: str, key: str, payload: dict) -> None:
@@ -229,7 +245,7 @@ def gram_target(
     if missing:
         raise ValueError(f"the extractor does not compute style layer(s) {missing}")
     key = target_key("gram", source, size, layers, extractor.weights_sha256, normalize=normalize)
-    cached = _load_cached("gram", key) if cache else None
+    cached = _load_cached("gram", key, layers) if cache else None
     if cached is None:
         sums: dict[str, torch.Tensor] = {}
         with torch.inference_mode():
@@ -262,7 +278,7 @@ def adain_target(
     from ..features import channel_stats
 
     key = target_key("adain", source, size, (layer,), encoder.weights_sha256, eps=eps)
-    cached = _load_cached("adain", key) if cache else None
+    cached = _load_cached("adain", key, (layer,)) if cache else None
     if cached is None:
         means, variances = [], []
         with torch.inference_mode():

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 DIRECTIONS = ("A2B", "B2A")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-METHOD = "cyclegan"
 
 
 def _input_rows(inputs: Any, source_culture: str) -> tuple[pd.DataFrame, Path, dict[str, Any]]:
@@ -92,22 +91,42 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int = 4) -> tuple[torch.Tensor, 
     return x, h, w
 
 
-def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = "latest", device: Any = None):
-    """(generator in eval mode, config, checkpoint path) for one direction of a run."""
+def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = "last", device: Any = None):
+    """(generator in eval mode, config, weights path) for one direction of a run or an exported translator.
+
+    A run directory (any registered method): `checkpoint` is "last" (newest intact), "best" (lowest FID
+    during training) or a step number. An exported directory (`culturalstyle export-translator`) holds one
+    checkpoint. The generator carries `checkpoint_name` and `checkpoint_step` for provenance.
+    """
     from ..device import default_device
+    from .checkpoints import load_checkpoint
+    from .export import is_exported, load_exported_generator
+    from .models import translator_class
     from .networks import ResnetGenerator
-    from .train import CONFIG_NAME, load_checkpoint
+    from .train import CONFIG_NAME
 
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_NAME).exists():
-        raise FileNotFoundError(f"{run_dir} is not a translator run (no {CONFIG_NAME})")
-    config = TrainConfig.load(run_dir / CONFIG_NAME)
-    state, path = load_checkpoint(run_dir, checkpoint)
+    if is_exported(run_dir):
+        weights, config, path, info = load_exported_generator(run_dir, direction, checkpoint)
+        name, step = info["checkpoint"], int(info["step"])
+    else:
+        if not (run_dir / CONFIG_NAME).exists():
+            raise FileNotFoundError(f"{run_dir} is not a translator run (no {CONFIG_NAME})")
+        config = TrainConfig.load(run_dir / CONFIG_NAME)
+        model = translator_class(config.method)
+        if direction not in model.generators:
+            raise ValueError(
+                f"{run_dir} is a one-sided {config.method} translator ({config.source} -> {config.target}): "
+                f"it has direction(s) {', '.join(model.generators)} only, not {direction}"
+            )
+        state, path = load_checkpoint(run_dir, checkpoint)
+        weights, name, step = state["models"][model.generators[direction]], path.name, int(state["step"])
     generator = ResnetGenerator(config.ngf, config.n_blocks)
-    generator.load_state_dict(state["models"]["G_AB" if direction == "A2B" else "G_BA"])
+    generator.load_state_dict(weights)
     generator.requires_grad_(False)
+    generator.checkpoint_name, generator.checkpoint_step = name, step
     return generator.to(default_device(device)).eval(), config, path
 
 
@@ -118,7 +137,7 @@ def translate_images(
     direction: str = "A2B",
     out_dir: str | Path | None = None,
     *,
-    checkpoint: str | int = "latest",
+    checkpoint: str | int = "last",
     batch_size: int = 4,
     size: int | None = None,
     device: Any = None,
@@ -126,7 +145,8 @@ def translate_images(
 ) -> Any:
     """Translate every image of `inputs` (a folder, a manifest/corpus folder, or a Corpus) with a trained run.
 
-    `direction` "A2B" maps the run's source culture to its target, "B2A" the reverse. `size` is the shorter
+    `direction` "A2B" maps the run's source culture to its target, "B2A" the reverse (CycleGAN only).
+    `checkpoint` is "last", "best" or a step number; outputs and record name it. `size` is the shorter
     side the images are resized to (default: the run's training size). `out_dir` must be new or empty.
     Returns the Corpus of translations (one row and one PNG per input), also saved as `out_dir/manifest.csv`.
     """
@@ -141,6 +161,7 @@ def translate_images(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     generator, config, ckpt = load_generator(run_dir, direction, checkpoint, device)
     dev = next(generator.parameters()).device
+    method = config.method
     source, target = (config.source, config.target) if direction == "A2B" else (config.target, config.source)
     size = int(size or config.size)
     if size < 4:
@@ -195,7 +216,7 @@ def translate_images(
             "artist": rows["artist"],
             "title": rows["title"],
             "date": rows["date"],
-            "source": f"{METHOD}:{run_name}:{direction}",
+            "source": f"{method}:{run_name}:{direction}",
             "license": rows["license"],
             "split": rows["split"],
             "sha256": [sha256_file(out_dir / n) for n in names],
@@ -205,8 +226,8 @@ def translate_images(
             "source_culture": rows["source_culture"],
             "source_sha256": rows["source_sha256"],
             "run": run_name,
-            "checkpoint": ckpt.name,
-            "method": METHOD,
+            "checkpoint": generator.checkpoint_name,
+            "method": method,
             "direction": direction,
         }
     )
@@ -220,12 +241,15 @@ def translate_images(
         inputs={"run": str(Path(run_dir).resolve()), **input_info},
         weights={f"{run_name}/{ckpt.name}": sha256_file(ckpt)},
         extra={
-            "method": METHOD,
+            "method": method,
+            "checkpoint_step": generator.checkpoint_step,
+            "checkpoint_choice": str(checkpoint),
             "direction": direction,
             "source_culture": source,
             "target_culture": target,
             "size": size,
-            "checkpoint": ckpt.name,
+            "checkpoint": generator.checkpoint_name,
+            "weights_file": str(ckpt.resolve()),
             "n": len(df),
         },
     )

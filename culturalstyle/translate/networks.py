@@ -8,6 +8,8 @@ caller passes `normalized=True` (the training loop does, to avoid converting the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -55,6 +57,23 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
+def generator_layer_index(name: str, n_blocks: int) -> int:
+    """Index in `ResnetGenerator.model` of a named encoder layer, whose output is a PatchNCE feature map.
+
+    `input`: the reflection-padded input (index 0); `stem`: the first c7s1 block's ReLU (3); `down1`,
+    `down2`: the two stride-2 convolutions before their norm (4, 7); `resK`: the K-th residual block
+    (9 + K). CUT's layers 0, 4, 8, 12, 16 of its (antialiased) ResNet-9 are input, down1, down2, res1, res5.
+    """
+    fixed = {"input": 0, "stem": 3, "down1": 4, "down2": 7}
+    if name in fixed:
+        return fixed[name]
+    if name.startswith("res") and name[3:].isdigit() and 1 <= int(name[3:]) <= n_blocks:
+        return 9 + int(name[3:])
+    raise ValueError(
+        f"unknown generator layer {name!r}: use input, stem, down1, down2 or res1..res{n_blocks}"
+    )
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-3 + tanh.
 
@@ -93,15 +112,42 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
-        """Translate `x` ([0, 1], or [-1, 1] when `normalized`); the output uses the same range as the input."""
+    def layer_index(self, name: str) -> int:
+        """Index in `self.model` of a named encoder layer (see `generator_layer_index`)."""
+        return generator_layer_index(name, self.n_blocks)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        normalized: bool = False,
+        layers: Sequence[int] | None = None,
+        encode_only: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]] | list[torch.Tensor]:
+        """Translate `x` ([0, 1], or [-1, 1] when `normalized`); the output uses the same range as the input.
+
+        With `layers` (indices into `self.model`, see `layer_index`) it also returns those layers' outputs:
+        `(output, features)`, or only the features with `encode_only` (the network stops after the last).
+        """
         if x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(
                 f"generator input height and width must be multiples of 4, got {tuple(x.shape[-2:])}"
             )
-        if normalized:
-            return self.model(x)
-        return to_unit(self.model(to_signed(x)))
+        h = x if normalized else to_signed(x)
+        if layers is None:
+            out = self.model(h)
+            return out if normalized else to_unit(out)
+        wanted, last = set(layers), max(layers)
+        features: dict[int, torch.Tensor] = {}
+        for index, layer in enumerate(self.model):
+            h = layer(h)
+            if index in wanted:
+                features[index] = h
+            if encode_only and index == last:
+                break
+        ordered = [features[i] for i in layers]
+        if encode_only:
+            return ordered
+        return (h if normalized else to_unit(h)), ordered
 
 
 class PatchDiscriminator(nn.Module):
