@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import distributed
-from .store import FeatureStore
+from .store import FeatureStore, Field
 from .streaming import Moments
 
 CALIBRATION = "calibration"
@@ -143,8 +143,9 @@ class SketchSource:
         self.device = torch.device(getattr(sketcher.extractor, "device", "cpu"))
 
     @property
-    def fields(self) -> dict[str, int]:
-        return dict(self.sketcher.fields)
+    def fields(self) -> dict[str, Field]:
+        """Sketches are standardised (values of order 1): float16 keeps 3 significant digits at half the size."""
+        return {name: Field(width, "float16") for name, width in self.sketcher.fields.items()}
 
     @property
     def network(self) -> Any:
@@ -184,7 +185,8 @@ class SketchSource:
 
 
 class FunctionSource:
-    """Any `images -> {name: B x width}` callable with known widths (no calibration)."""
+    """Any `images -> {name: B x width}` callable with known widths (no calibration), stored as `dtype`
+    (float32: raw statistics can have tiny variances next to large means, which float16 would erase)."""
 
     needs_calibration = False
 
@@ -195,12 +197,14 @@ class FunctionSource:
         description: Mapping[str, Any],
         device: str | torch.device = "cpu",
         network: Any = None,
+        dtype: str = "float32",
     ) -> None:
-        self.function, self._fields, self.description = function, dict(fields), dict(description)
+        self.function, self.description = function, dict(description)
+        self._fields = {name: Field(int(width), dtype) for name, width in fields.items()}
         self.device, self.network = torch.device(device), network
 
     @property
-    def fields(self) -> dict[str, int]:
+    def fields(self) -> dict[str, Field]:
         return dict(self._fields)
 
     def compute(self, images: torch.Tensor) -> dict[str, Any]:

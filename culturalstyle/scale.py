@@ -89,11 +89,7 @@ class _WithBaseline:
     def fields(self) -> dict[str, Any]:
         from .store import Field
 
-        widths = {name: Field(width) for name, width in self.inner.fields.items()}
-        if not self.inner.needs_calibration:
-            widths = {name: Field(width, "float32") for name, width in self.inner.fields.items()}
-        widths[BASELINE_FIELD] = Field(len(self.baseline.feature_names()), "float32")
-        return widths
+        return {**self.inner.fields, BASELINE_FIELD: Field(len(self.baseline.feature_names()), "float32")}
 
     def _baseline(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         return {BASELINE_FIELD: self.baseline.describe(images).astype(np.float32)}
@@ -159,6 +155,58 @@ def backbone_source(backbone: Any, *, size: int | None, normalization: str | Non
         return {k: v.reshape(v.shape[0], -1) for k, v in compute(images).items()}
 
     return FunctionSource(flat, fields, description, backbone.device, network)
+
+
+def store_source_for(backbone: Any, *, size: int | None, sketch: Any = None) -> Any:
+    """The store source of any registered backbone: Gram backbones as calibrated sketches (`sketch`, a
+    SketchConfig), every other one as its (entry-normalised) statistics."""
+    from .extraction import SketchSource
+    from .features import VGGGramBackbone
+
+    if isinstance(backbone, VGGGramBackbone):
+        from .sketch import GramSketcher, SketchConfig
+
+        sketcher = GramSketcher(
+            backbone.vgg,
+            backbone.layers,
+            sketch or SketchConfig(),
+            gram_normalize=backbone.normalize,
+            normalization=backbone.normalization,
+        )
+        return SketchSource(sketcher)
+    return backbone_source(backbone, size=size)
+
+
+def backbone_store(
+    backbone: Any,
+    corpus: Any,
+    *,
+    size: int | None = 256,
+    resize_policy: str = "shorter",
+    sketch: Any = None,
+    batch_size: int = 8,
+    workers: int = 0,
+    shard_size: int = 1024,
+    progress: bool = False,
+    root: Any = None,
+) -> tuple[Any, Any]:
+    """Extract `corpus` with a backbone (an instance or a registered name) into its feature store.
+
+    Returns (store, FillReport). Resumable and torchrun-sharded like `embed`'s store path; the store is keyed
+    by the corpus's content, the backbone's description and weights, size and resize policy.
+    """
+    from .extraction import corpus_items, fill_store, open_store
+    from .features import make_backbone
+
+    if isinstance(backbone, str):
+        backbone = make_backbone(backbone)
+    source = store_source_for(backbone, size=size, sketch=sketch)
+    items = corpus_items(corpus)
+    store = open_store(
+        items, source, size=size, resize_policy=resize_policy, shard_size=shard_size, root=root
+    )
+    report = fill_store(store, items, source, batch_size=batch_size, workers=workers, progress=progress)
+    return store, report
 
 
 def embed_source(config: Any, extractor: Any) -> Any:

@@ -91,7 +91,7 @@ def test_store_holds_the_calibrated_sketches_and_records_bad_images(tmp_path, on
         stored = store.read(layer)[good]
         want = expected[layer].numpy()
         np.testing.assert_allclose(stored, want, rtol=2e-3, atol=2e-3 * np.abs(want).max())
-        assert stored.shape[1] == store.fields[layer].width == source.fields[layer]
+        assert stored.shape[1] == store.fields[layer].width == source.fields[layer].width
         np.testing.assert_array_equal(store.read(layer)[BAD_ROW], 0.0)  # never written
         m = store.moments(layer)
         assert m.n == N_IMAGES - 1
@@ -267,7 +267,9 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
 def test_a_file_that_is_not_what_its_row_says_is_a_problem_row_not_a_crash(tmp_path):
     items = make_items(tmp_path / "images", n=5, bad_row=None)
     items[2] = Item(2, items[2].image_id, items[2].path, "0" * 64)  # a stale / swapped manifest hash
-    source = FunctionSource(lambda images: {"rgb": images.mean(dim=(2, 3))}, {"rgb": 3}, {"source": "mean-colour"})
+    source = FunctionSource(
+        lambda images: {"rgb": images.mean(dim=(2, 3))}, {"rgb": 3}, {"source": "mean-colour"}
+    )
     store = open_store(items, source, shard_size=4, root=tmp_path / "store", **SETTINGS)
     report = fill_store(store, items, source, batch_size=2)
     assert report.problems == 1 and store.valid.tolist() == [True, True, False, True, True]

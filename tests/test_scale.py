@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from culturalstyle.corpus import Corpus
@@ -17,8 +18,8 @@ from culturalstyle.embedding import (
     embed_corpus,
     load_embedding_dir,
 )
-from culturalstyle.features import STYLE_LAYERS, random_vgg
-from culturalstyle.scale import ScaleConfig, ScaledEmbeddingRun, StoreEmbedding, use_store
+from culturalstyle.features import STYLE_LAYERS, Backbone, random_vgg
+from culturalstyle.scale import ScaleConfig, ScaledEmbeddingRun, StoreEmbedding, backbone_store, use_store
 
 
 def make_corpus(folder, per_culture: int = 8, bad: bool = False) -> Corpus:
@@ -144,3 +145,67 @@ def test_scale_config_round_trips_through_yaml_and_overrides(tmp_path):
     assert config.scale.sketch_dim == 1024 and config.scale.mode == "store"
     save_yaml(config, tmp_path / "c.yaml")
     assert load_yaml(EmbedConfig, tmp_path / "c.yaml") == config
+
+
+class _FakeInception(torch.nn.Module):
+    """Stands in for the FID Inception: uint8 batch -> 7 pooled numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 7)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.proj(x.float().mean(dim=(2, 3)) / 255.0),)
+
+
+class _EdgeBackbone(Backbone):
+    """A user-registered representation (no network): mean absolute horizontal gradient per channel."""
+
+    family, normalization = "custom", "signed_sqrt"
+
+    def compute(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"edges": (images[..., 1:] - images[..., :-1]).abs().mean(dim=(2, 3)).numpy()}
+
+
+def test_the_store_serves_every_backbone(tmp_path, one_torch_thread):
+    """Each registered kind goes through the store: Gram backbones as (here unsketched) calibrated sketches,
+    the others as their statistics, equal to the backbone's own cached extraction."""
+    from culturalstyle.features import make_backbone, register_backbone, unregister_backbone
+    from culturalstyle.sketch import SketchConfig, standardisation
+    from culturalstyle.streaming import Moments
+
+    corpus = make_corpus(tmp_path / "corpus", per_culture=3)
+    register_backbone("test-edges", _EdgeBackbone)
+    try:
+        backbones = {
+            "vgg19-meanstd": make_backbone("vgg19-meanstd", weights_module=random_vgg(), device="cpu"),
+            "inception-pool": make_backbone("inception-pool", module=_FakeInception(), device="cpu"),
+            "colour-texture": make_backbone("colour-texture", bins=8),
+            "test-edges": make_backbone("test-edges"),
+        }
+        for name, backbone in backbones.items():
+            store, report = backbone_store(backbone, corpus, size=32, root=tmp_path / name, shard_size=4)
+            reference = backbone.extract(corpus, size=32, cache=False)
+            assert set(store.fields) == set(reference), name
+            for field_name, values in reference.items():
+                if backbone.normalization == "signed_sqrt":
+                    values = np.sign(values) * np.sqrt(np.abs(values))
+                np.testing.assert_allclose(store.read(field_name), values, rtol=1e-5, atol=1e-6, err_msg=name)
+            assert store.config["source"]["backbone"] == name and report.problems == 0
+        gram = make_backbone("vgg19-gram", weights_module=random_vgg(), device="cpu")
+        store, report = backbone_store(
+            gram,
+            corpus,
+            size=32,
+            sketch=SketchConfig(sketch_dim=256, calibration=100),
+            root=tmp_path / "gram",
+        )
+        assert report.network_images == 9 and store.config["source"]["source"] == "vgg-gram-sketch"
+        exact = gram.extract(corpus, size=32, cache=False)
+        for layer in STYLE_LAYERS:
+            tri = np.sign(exact[layer]) * np.sqrt(np.abs(exact[layer]))
+            center, scale = standardisation(Moments.of(tri))
+            want = (tri - center) / scale
+            np.testing.assert_allclose(store.read(layer), want, atol=3e-3 * np.abs(want).max(), err_msg=layer)
+    finally:
+        unregister_backbone("test-edges")
