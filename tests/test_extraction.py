@@ -275,3 +275,27 @@ def test_a_file_that_is_not_what_its_row_says_is_a_problem_row_not_a_crash(tmp_p
     assert report.problems == 1 and store.valid.tolist() == [True, True, False, True, True]
     problem = store.problems.iloc[0]
     assert problem["kind"] == "sha256 mismatch" and "corpus check" in problem["reason"]
+
+
+def test_images_of_different_shapes_are_batched_by_shape(tmp_path, one_torch_thread):
+    """resize_policy="longer" keeps aspect ratios: a batch is split into one network call per shape."""
+    items = make_items(tmp_path / "images", n=6, bad_row=None)  # 40 x 32 and 32 x 32 originals
+
+    def per_image_mean(images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"m": images.mean(dim=(2, 3)), "h": torch.full((len(images), 1), float(images.shape[2]))}
+
+    calls = []
+
+    def counted(images):
+        calls.append(tuple(images.shape))
+        return per_image_mean(images)
+
+    source = FunctionSource(counted, {"m": 3, "h": 1}, {"source": "shape-test"})
+    store = open_store(items, source, size=32, resize_policy="longer", shard_size=6, root=tmp_path / "store")
+    fill_store(store, items, source, batch_size=6)
+    shapes = {tuple(load_for_features(item.path, 32, "longer").shape[1:]) for item in items}
+    assert len(shapes) == 2 and {shape[2:] for shape in calls} == shapes and len(calls) == 2
+    for i, item in enumerate(items):
+        image = load_for_features(item.path, 32, "longer")
+        np.testing.assert_allclose(store.read("m")[i], image.mean(dim=(1, 2)).numpy(), atol=1e-6)
+        assert store.read("h")[i, 0] == image.shape[1]
