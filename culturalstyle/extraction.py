@@ -6,18 +6,16 @@ crash computes only unfinished shards. Bad images are skipped and recorded (row,
 in the store's problems, never abort the run. Under torchrun every rank takes shards `rank, rank + world, ...`
 and rank 0 merges (`FeatureStore.finalize`).
 
-A *source* turns an image batch on the device into `{field: B x width}`:
-- `SketchSource`: VGG Gram sketches (`sketch.GramSketcher`), which first fit their standardisation on a seeded
-  calibration sample (phase 1: its exact triangles are kept in memory, merged across ranks, then sketched;
-  no image goes through the network twice);
-- `FunctionSource`: any `images -> {name: array}` callable with known widths (e.g. a registered backbone).
+What is computed comes from a *source* (`sources`). Sources that need calibration (Gram sketches) get a
+phase 1 first: exact statistics of a seeded calibration sample, parked on disk, moments merged across ranks,
+then sketched, so no image goes through the network twice.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 
 from . import distributed
-from .store import FeatureStore, Field
+from .store import FeatureStore
 from .streaming import Moments
 
 CALIBRATION = "calibration"
@@ -127,91 +125,6 @@ def loader(
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Sources
-
-
-class SketchSource:
-    """Gram sketches of a VGG extractor; needs calibration (phase 1) before `compute`."""
-
-    needs_calibration = True
-
-    def __init__(self, sketcher: Any) -> None:
-        self.sketcher = sketcher
-        self.device = torch.device(getattr(sketcher.extractor, "device", "cpu"))
-
-    @property
-    def fields(self) -> dict[str, Field]:
-        """Sketches are standardised (values of order 1): float16 keeps 3 significant digits at half the size."""
-        return {name: Field(width, "float16") for name, width in self.sketcher.fields.items()}
-
-    @property
-    def network(self) -> Any:
-        return self.sketcher.extractor
-
-    @property
-    def calibrated_fields(self) -> list[str]:
-        return list(self.sketcher.layers)
-
-    def calibration_rows(self, n_rows: int) -> np.ndarray:
-        """A seeded uniform sample of min(calibration, n_rows) rows (sorted)."""
-        n = min(self.sketcher.config.calibration, n_rows)
-        rng = np.random.default_rng([self.sketcher.config.seed, n_rows, 1])
-        return np.sort(rng.choice(n_rows, size=n, replace=False))
-
-    def exact(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.sketcher.triangles(images)
-
-    def calibrate(self, moments: Mapping[str, Moments]) -> None:
-        self.sketcher.calibrate(moments)
-
-    def from_exact(self, exact: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.sketcher.sketch_triangles(exact)
-
-    def compute(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.sketcher(images)
-
-    def describe(self) -> dict[str, Any]:
-        network = self.sketcher.extractor
-        return {
-            "source": "vgg-gram-sketch",
-            "weights": getattr(network, "weights_name", "custom"),
-            "weights_sha256": getattr(network, "weights_sha256", ""),
-            "layers": list(self.sketcher.layers),
-            **self.sketcher.describe(),
-        }
-
-
-class FunctionSource:
-    """Any `images -> {name: B x width}` callable with known widths (no calibration), stored as `dtype`
-    (float32: raw statistics can have tiny variances next to large means, which float16 would erase)."""
-
-    needs_calibration = False
-
-    def __init__(
-        self,
-        function: Callable[[torch.Tensor], Mapping[str, Any]],
-        fields: Mapping[str, int],
-        description: Mapping[str, Any],
-        device: str | torch.device = "cpu",
-        network: Any = None,
-        dtype: str = "float32",
-    ) -> None:
-        self.function, self.description = function, dict(description)
-        self._fields = {name: Field(int(width), dtype) for name, width in fields.items()}
-        self.device, self.network = torch.device(device), network
-
-    @property
-    def fields(self) -> dict[str, Field]:
-        return dict(self._fields)
-
-    def compute(self, images: torch.Tensor) -> dict[str, Any]:
-        return dict(self.function(images))
-
-    def describe(self) -> dict[str, Any]:
-        return dict(self.description)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .streaming import ChunkSource, Moments, randomized_pca
+from .sources import BASELINE_FIELD, embed_source, store_source_for
+from .streaming import ChunkSource, randomized_pca
 
 MODES = ("auto", "exact", "store")
-BASELINE_FIELD = "colour_texture"
 
 
 @dataclass
@@ -71,112 +70,6 @@ def use_store(config: Any, n_images: int) -> bool:
     return scale.mode == "auto" and n_images > scale.threshold
 
 
-# ------------------------------------------------------------------------------------------------------------
-# Sources: what goes into the store for an EmbedConfig (or any registered backbone)
-
-
-class _WithBaseline:
-    """A source plus the colour/texture baseline computed on the same decoded pixels (one decoding pass)."""
-
-    def __init__(self, inner: Any, baseline: Any) -> None:
-        self.inner, self.baseline = inner, baseline
-        self.needs_calibration = inner.needs_calibration
-        self.device = inner.device
-        self.network = getattr(inner, "network", None)
-        self.calibrated_fields = list(getattr(inner, "calibrated_fields", []))
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        from .store import Field
-
-        return {**self.inner.fields, BASELINE_FIELD: Field(len(self.baseline.feature_names()), "float32")}
-
-    def _baseline(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        return {BASELINE_FIELD: self.baseline.describe(images).astype(np.float32)}
-
-    def calibration_rows(self, n_rows: int) -> np.ndarray:
-        return self.inner.calibration_rows(n_rows)
-
-    def exact(self, images: torch.Tensor) -> dict[str, Any]:
-        return {**self.inner.exact(images), **self._baseline(images)}
-
-    def calibrate(self, moments: Mapping[str, Moments]) -> None:
-        self.inner.calibrate(moments)
-
-    def from_exact(self, exact: Mapping[str, Any]) -> dict[str, Any]:
-        sketched = self.inner.from_exact({k: v for k, v in exact.items() if k != BASELINE_FIELD})
-        baseline = exact[BASELINE_FIELD]
-        if isinstance(baseline, torch.Tensor):
-            baseline = baseline.cpu().numpy()
-        return {**sketched, BASELINE_FIELD: baseline}
-
-    def compute(self, images: torch.Tensor) -> dict[str, Any]:
-        return {**self.inner.compute(images), **self._baseline(images)}
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            **self.inner.describe(),
-            "baseline": {"bins": self.baseline.bins, "version": self.baseline.VERSION},
-        }
-
-
-def _normalised(function: Any, how: str) -> Any:
-    from .sketch import normalise_entries
-
-    def compute(images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {
-            k: normalise_entries(torch.as_tensor(v, dtype=torch.float32), how)
-            for k, v in function(images).items()
-        }
-
-    return compute
-
-
-def backbone_source(backbone: Any, *, size: int | None, normalization: str | None = None) -> Any:
-    """A store source for any registered backbone: its statistics, entry-normalised, stored as float32.
-
-    Widths come from one probe batch (a grey size x size image) that is not counted as a network pass.
-    """
-    from .extraction import FunctionSource
-
-    how = normalization or getattr(backbone, "normalization", "none")
-    compute = _normalised(backbone.compute, how)
-    probe_side = size or 64
-    network = getattr(backbone, "vgg", None)
-    counters = (network.calls, network.images_seen) if network is not None else None
-    with torch.inference_mode():
-        probe = compute(torch.full((1, 3, probe_side, probe_side), 0.5))
-    if network is not None:
-        network.calls, network.images_seen = counters  # the probe is not an image of the corpus
-    fields = {name: int(np.prod(value.shape[1:])) for name, value in probe.items()}
-    description = {**backbone.describe(), "normalization": how}
-
-    def flat(images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {k: v.reshape(v.shape[0], -1) for k, v in compute(images).items()}
-
-    return FunctionSource(flat, fields, description, backbone.device, network)
-
-
-def store_source_for(backbone: Any, *, size: int | None, sketch: Any = None) -> Any:
-    """The store source of any registered backbone: Gram backbones as calibrated sketches (`sketch`, a
-    SketchConfig), every other one as its (entry-normalised) statistics."""
-    from .extraction import SketchSource
-    from .features import VGGGramBackbone
-
-    if isinstance(backbone, VGGGramBackbone):
-        from .sketch import GramSketcher, SketchConfig
-
-        sketcher = GramSketcher(
-            backbone.vgg,
-            backbone.layers,
-            sketch or SketchConfig(),
-            gram_normalize=backbone.normalize,
-            normalization=backbone.normalization,
-        )
-        return SketchSource(sketcher)
-    return backbone_source(backbone, size=size)
-
-
 def backbone_store(
     backbone: Any,
     corpus: Any,
@@ -207,56 +100,6 @@ def backbone_store(
     )
     report = fill_store(store, items, source, batch_size=batch_size, workers=workers, progress=progress)
     return store, report
-
-
-def embed_source(config: Any, extractor: Any) -> Any:
-    """The store source of an EmbedConfig: Gram sketches (statistic gram) or normalised mean/std vectors,
-    plus the colour/texture baseline."""
-    from .embedding import ColourTextureBaseline
-    from .extraction import SketchSource
-
-    if config.statistic == "gram":
-        from .sketch import GramSketcher
-
-        sketcher = GramSketcher(
-            extractor,
-            config.layers,
-            config.scale.sketch(config.seed),
-            gram_normalize=config.gram_normalize,
-            normalization=config.normalization,
-        )
-        inner = SketchSource(sketcher)
-    else:
-        inner = _meanstd_source(extractor, config)
-    baseline = ColourTextureBaseline(
-        bins=config.baseline_bins, size=config.size, resize_policy=config.resize_policy
-    )
-    return _WithBaseline(inner, baseline)
-
-
-def _meanstd_source(extractor: Any, config: Any) -> Any:
-    """Channel means and stds (2C per layer, as `features.extract(statistic="meanstd")`), entry-normalised."""
-    from .extraction import FunctionSource
-    from .features import channel_stats
-    from .sketch import _layer_channels
-
-    layers = tuple(config.layers)
-
-    def meanstd(images: torch.Tensor) -> dict[str, torch.Tensor]:
-        acts = extractor(images)
-        return {layer: torch.cat(channel_stats(acts[layer]), dim=1) for layer in layers}
-
-    widths = {layer: 2 * c for layer, c in _layer_channels(extractor, layers).items()}
-    description = {
-        "source": "vgg-meanstd",
-        "weights": extractor.weights_name,
-        "weights_sha256": extractor.weights_sha256,
-        "layers": list(layers),
-        "normalization": config.normalization,
-    }
-    return FunctionSource(
-        _normalised(meanstd, config.normalization), widths, description, extractor.device, extractor
-    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -358,16 +201,6 @@ def _all_valid(store: Any, rows: np.ndarray) -> bool:
 
 # ------------------------------------------------------------------------------------------------------------
 # embed_corpus's store path and its directory
-
-
-@dataclass
-class StoreRun:
-    """What the store path hands back to `embed_corpus`: the directory (rank 0) or None (other ranks)."""
-
-    out: Path | None
-    store: Any
-    report: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def embed_corpus_to_store(

@@ -213,7 +213,7 @@ class GramSketcher:
         self.config = config or SketchConfig()
         self.gram_normalize, self.normalization = gram_normalize, normalization
         normalise_entries(torch.zeros(1), normalization)  # validate early
-        self.channels = _layer_channels(extractor, self.layers)
+        self.channels = layer_channels(extractor, self.layers)
         self.sketches: dict[str, LayerSketch] | None = None
 
     @property
@@ -292,7 +292,7 @@ class GramSketcher:
         }
 
 
-def _layer_channels(extractor: Any, layers: Sequence[str]) -> dict[str, int]:
+def layer_channels(extractor: Any, layers: Sequence[str]) -> dict[str, int]:
     """Output channels of each requested layer of a VGGFeatures, read from its convolutions."""
     from torch import nn
 

@@ -16,16 +16,10 @@ import torch
 from PIL import Image
 
 from culturalstyle.cache import sha256_file
-from culturalstyle.extraction import (
-    FunctionSource,
-    Item,
-    SketchSource,
-    fill_store,
-    load_calibration,
-    open_store,
-)
+from culturalstyle.extraction import Item, fill_store, load_calibration, open_store
 from culturalstyle.features import STYLE_LAYERS, VGGFeatures, load_for_features, random_vgg
 from culturalstyle.sketch import GramSketcher, SketchConfig
+from culturalstyle.sources import FunctionSource, SketchSource
 from culturalstyle.store import FeatureStore
 from culturalstyle.streaming import Moments
 

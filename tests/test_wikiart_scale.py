@@ -90,7 +90,8 @@ def test_an_81444_row_manifest_splits_and_indexes_in_seconds(wikiart, tmp_path):
     assert abs(counts["test"] / n - 0.2) < 0.02
     artist_splits = split.df.groupby("artist")["split"].nunique()
     assert artist_splits.max() == 1  # artist-disjoint
-    from culturalstyle.extraction import FunctionSource, corpus_items, open_store
+    from culturalstyle.extraction import corpus_items, open_store
+    from culturalstyle.sources import FunctionSource
 
     items = corpus_items(split)
     source = FunctionSource(lambda images: {"x": images.mean(dim=(2, 3))}, {"x": 3}, {"source": "test"})
