@@ -52,24 +52,87 @@ class BackboneSpace:
     embedding: Any = None  # the fitted StyleEmbedding (places new images in this space)
 
 
-def space_from_features(backbone: Any, features: Mapping[str, np.ndarray], seed: int = 0) -> BackboneSpace:
-    """Embed a backbone's statistics (its StyleEmbedding, fitted on these images, no labels) as a space."""
-    from .embedding import pca_scores
+def space_from_features(
+    record: Mapping[str, Any], features: Mapping[str, np.ndarray], seed: int = 0
+) -> BackboneSpace:
+    """Embed one backbone's statistics as a space: its StyleEmbedding (`record["normalization"]`), fitted on
+    these images without labels, then exact isometric coordinates and a 2-D PCA map.
+
+    `record` is `Backbone.describe()` plus `normalization` (what `backbone_record` returns), as stored in an
+    embedding directory, so spaces can be rebuilt from saved statistics without the network.
+    """
+    from .embedding import StyleEmbedding, pca_scores
     from .stats import coordinates_from_kernel, linear_kernel
 
-    embedding = backbone.embedding(seed=seed).fit(features)
+    embedding = StyleEmbedding(normalization=record.get("normalization", "none"), seed=seed).fit(features)
     vectors = embedding.transform(features)
     coordinates = coordinates_from_kernel(linear_kernel(vectors))
     map2d, _ = pca_scores(coordinates, 2)
     if map2d.shape[1] < 2:
         map2d = np.pad(map2d, ((0, 0), (0, 2 - map2d.shape[1])))
-    record = backbone.describe()
+    record = dict(record)
     if hasattr(features, "cache_hits"):
         record.update(cache_hits=features.cache_hits, network_images=features.network_images)
     record["dim"] = int(vectors.shape[1])
     return BackboneSpace(
-        backbone.name, backbone.family, coordinates, map2d, record, features=features, embedding=embedding
+        str(record["backbone"]),
+        str(record.get("family", "")),
+        coordinates,
+        map2d,
+        record,
+        features,
+        embedding,
     )
+
+
+def backbone_record(backbone: Any) -> dict[str, Any]:
+    """What is needed to rebuild a backbone's space from its saved statistics, and to cite its weights."""
+    return {**backbone.describe(), "normalization": backbone.normalization}
+
+
+def write_backbone_features(folder: Any, backbone: Any, features: Mapping[str, np.ndarray]) -> Any:
+    """Save one backbone's statistics as `<folder>/<statistic>.npy` plus `backbone.json` (its record)."""
+    import json
+    from pathlib import Path
+
+    from .cache import atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=False)
+    for name, array in features.items():
+        np.save(folder / f"{name}.npy", np.asarray(array, dtype=np.float32))
+    record = {**backbone_record(backbone), "statistics": list(features)}
+    atomic_write_text(folder / "backbone.json", json.dumps(record, indent=2, default=str))
+    return folder
+
+
+def read_backbone_features(folder: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(record, {statistic: array}) of a folder written by `write_backbone_features`."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not (folder / "backbone.json").exists():
+        raise FileNotFoundError(f"{folder} holds no saved backbone statistics (backbone.json missing)")
+    record = json.loads((folder / "backbone.json").read_text())
+    return record, {name: np.load(folder / f"{name}.npy") for name in record["statistics"]}
+
+
+def build_backbone(
+    name: str,
+    *,
+    layers: Sequence[str] | None = None,
+    device: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A registered backbone with the study's shared settings (`layers` and `device` go to the backbones
+    that take them) and its own `options`."""
+    from .features import make_backbone
+
+    shared: dict[str, Any] = {"device": device}
+    if layers is not None:
+        shared["layers"] = tuple(layers)
+    return make_backbone(name, strict=False, **{**shared, **dict(options or {})})
 
 
 def embed_backbones(
@@ -91,14 +154,9 @@ def embed_backbones(
     `layers` goes to the backbones that take layers (the VGG19 ones, so Gram and mean/std are compared at the
     same depth); `options[name]` are extra constructor options of one backbone (tests: tiny networks).
     """
-    from .features import make_backbone
-
     spaces = {}
     for name in names or BUILTIN_BACKBONES:
-        shared: dict[str, Any] = {"device": device}
-        if layers is not None:
-            shared["layers"] = tuple(layers)
-        backbone = make_backbone(name, strict=False, **shared, **dict((options or {}).get(name, {})))
+        backbone = build_backbone(name, layers=layers, device=device, options=(options or {}).get(name))
         feats = backbone.extract(
             corpus,
             size=size,
