@@ -165,7 +165,7 @@ def embed_backbones(
             cache=cache,
             progress=progress,
         )
-        spaces[name] = space_from_features(backbone, feats, seed)
+        spaces[name] = space_from_features(backbone_record(backbone), feats, seed)
     return spaces
 
 

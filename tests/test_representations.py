@@ -228,3 +228,44 @@ def test_a_backbone_from_a_local_file_runs_through_embed_and_compare(tiny_corpus
     finally:
         unregister_backbone("test-tiny-file")
         unregister_backbone("test-other-file")
+
+
+class PoolStandIn(nn.Module):
+    """Stands in for the FID Inception (uint8 in, pooled vector out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.proj = nn.Linear(3, 6)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.proj(x.float().mean(dim=(2, 3)) / 255.0),)
+
+
+def test_embed_backbones_builds_every_space_on_the_same_images(tiny_corpus):
+    net = random_vgg()
+    options = {
+        "vgg19-gram": {"weights_module": net},
+        "vgg19-meanstd": {"weights_module": net},
+        "inception-pool": {"module": PoolStandIn()},
+    }
+    spaces = R.embed_backbones(tiny_corpus, size=32, layers=("relu1_1", "relu2_1"), options=options)
+    assert list(spaces) == list(R.BUILTIN_BACKBONES)
+    assert {s.family for s in spaces.values()} == {"style", "content", "colour"}
+    for name, s in spaces.items():
+        assert s.coordinates.shape[0] == 36 and s.map2d.shape == (36, 2), name
+        assert s.record["backbone"] == name and s.record["network_images"] + s.record["cache_hits"] == 36
+    assert spaces["vgg19-meanstd"].record["network_images"] == 0  # one VGG pass serves Gram and mean/std
+    assert (
+        spaces["vgg19-gram"].record["dim"] == 4 * 5 // 2 + 8 * 9 // 2
+        and spaces["inception-pool"].record["dim"] == 6
+    )
+    # the isometric coordinates keep the embedding's distances
+    gram = spaces["vgg19-gram"]
+    vectors = gram.embedding.transform(gram.features)
+    d = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+    dz = np.linalg.norm(gram.coordinates[:, None] - gram.coordinates[None], axis=2)
+    np.testing.assert_allclose(dz, d, atol=1e-4)
+    again = R.embed_backbones(tiny_corpus, ["colour-texture"], size=32)
+    assert again["colour-texture"].record["cache_hits"] == 36
+    np.testing.assert_allclose(again["colour-texture"].coordinates, spaces["colour-texture"].coordinates)
