@@ -48,6 +48,19 @@ def centroid_shift(
     return (np.asarray(embedded, np.float64) - source_centroid) @ axis / norm2
 
 
+MIN_SIDE = 4  # a Gram matrix from fewer than 4 x 4 positions is mostly noise (relu5_1 at 32 px has 2 x 2)
+
+
+def resolvable_layers(layers: Any, size: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(kept, dropped): VGG layers `relu{b}_{i}` whose maps at `size` px have at least MIN_SIDE per side
+    (block b is downsampled 2^(b-1) times). Keeps the shallowest layer whatever the size."""
+    kept, dropped = [], []
+    for name in layers:
+        block = int(name[4]) if name.startswith(("relu", "conv")) and name[4:5].isdigit() else 1
+        (kept if size / 2 ** (block - 1) >= MIN_SIDE or not kept else dropped).append(name)
+    return tuple(kept), tuple(dropped)
+
+
 def minimum_calibration_images(alpha: float) -> int:
     """Fewest calibration images of a culture for a finite conformal threshold at `alpha`."""
     return math.ceil(1.0 / alpha) - 1
@@ -78,9 +91,15 @@ class CultureAttribution:
         from .features import STYLE_LAYERS, VGGFeatures
 
         self.vgg = model or VGGFeatures(STYLE_LAYERS, device=device)
-        self.layers = tuple(self.vgg.layers)
         self.source, self.target = source, target
         self.size = config.attribution_size or size
+        self.layers, self.dropped = resolvable_layers(self.vgg.layers, self.size)
+        if self.dropped:
+            warnings.warn(
+                f"culture attribution at {self.size}px leaves out {list(self.dropped)}: fewer than "
+                f"{MIN_SIDE}x{MIN_SIDE} positions, too few for a Gram matrix",
+                stacklevel=3,
+            )
         self.train_split = "train" if split != "train" else "val"
         alpha = config.attribution_alpha
         needed = minimum_calibration_images(alpha)
