@@ -471,6 +471,11 @@ def test_culture_attribution_with_a_random_vgg(attribution_toy):
     assert (row["ci_low"], row["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
     assert row["n_reference"] == 36  # calibration images: train images of both cultures
     assert "{tgt}=10" in row["details"] and "alpha=0.1" in row["details"]
+    # evaluate's negative controls go through the same conformal sets: never on target
+    for control in ("noise", "pixel-shuffled"):
+        assert t.loc[(control, "culture_share_target"), "value"] <= 0.1
+        assert t.loc[(control, "culture_share_target"), "role"] == "negative-control"
+    assert t.loc[("noise", "culture_share_unknown"), "value"] >= 0.9
     ids = corpus.df["image_id"]
     too_few = ~ids.str.startswith("src/train") | ids.isin([f"src/train{i:03d}" for i in range(8)])
     small = Corpus(corpus.df[too_few], corpus.root)  # 8 source training images, 9 needed at alpha 0.1
