@@ -423,6 +423,7 @@ class EmbedConfig:
     cultures: tuple[str, ...] | None = None  # None: every culture of the corpus
     split: tuple[str, ...] | None = None  # None: every split
     seed: int = 0
+    backbones: tuple[str, ...] = ()  # registered backbones whose statistics are saved too (backbones/<name>/)
     scale: ScaleConfig = field(default_factory=ScaleConfig)  # large corpora: feature store + sketches
 
 
@@ -456,6 +457,7 @@ class EmbeddingRun:
     pca: np.ndarray  # N x n_components
     config: EmbedConfig
     record: dict
+    backbones: list[str] = field(default_factory=list)  # saved under backbones/<name>/ (see representations)
 
     def style_embedding(self) -> StyleEmbedding:
         return StyleEmbedding(
@@ -490,9 +492,11 @@ def embed_corpus(
     """Extract features of `corpus`, embed them, and write everything to the new directory `out_dir`.
 
     Writes images.parquet (metadata), features/<layer>.npy, embedding_pca.npy (+ pca_variance.csv),
-    baseline.npy (+ baseline_features.txt), config.yaml and run_record.json. Refuses a non-empty `out_dir`.
-    Large corpora (`config.scale`, or under torchrun) go through the feature store instead
-    (`scale.embed_corpus_to_store`: sketches, streaming statistics, resumable; `workers` decoding processes).
+    baseline.npy (+ baseline_features.txt), config.yaml and run_record.json, and for every name in
+    `config.backbones` that backbone's statistics in backbones/<name>/ (`representations`). Refuses a
+    non-empty `out_dir`. Large corpora (`config.scale`, or under torchrun) go through the feature store
+    instead (`scale.embed_corpus_to_store`: sketches, streaming statistics, resumable; `workers` decoding
+    processes).
     """
     import pandas as pd
 
@@ -553,6 +557,28 @@ def embed_corpus(
     np.save(out / "baseline.npy", baseline.features(selected, cache=cache).astype(np.float32))
     (out / "baseline_features.txt").write_text("\n".join(baseline.feature_names()) + "\n")
 
+    used_weights = {extractor.weights_name: extractor.weights_sha256}
+    backbone_cache = {}
+    if config.backbones:
+        from .representations import build_backbone, write_backbone_features
+
+        for name in config.backbones:
+            backbone = build_backbone(
+                name, layers=config.layers, device=device, options={"weights_module": weights_module}
+            )
+            stats = backbone.extract(
+                selected,
+                size=config.size,
+                resize_policy=config.resize_policy,
+                batch_size=config.batch_size,
+                cache=cache,
+                progress=progress,
+            )
+            write_backbone_features(out / "backbones" / name, backbone, stats)
+            if backbone.weights_sha256:
+                used_weights[backbone.weights_name] = backbone.weights_sha256
+            backbone_cache[name] = {"hits": stats.cache_hits, "network_images": stats.network_images}
+
     meta = selected.df[[c for c in META_COLUMNS if c in selected.df.columns]].copy()
     meta["path"] = [str(selected.abspath(row)) for _, row in selected.df.iterrows()]
     meta.reset_index(drop=True).to_parquet(out / "images.parquet", index=False)
@@ -568,9 +594,10 @@ def embed_corpus(
             "n_images": len(selected),
             "image_sha256": dict(zip(meta["image_id"], meta["sha256"])),
         },
-        weights={extractor.weights_name: extractor.weights_sha256},
+        weights=used_weights,
         extra={
             "feature_cache": {"hits": featureset.cache_hits, "network_images": featureset.network_images},
+            "backbone_cache": backbone_cache,
             "baseline_cache_hits": baseline.cache_hits,
             "feature_config": featureset.config,
             "device": str(extractor.device),
@@ -607,6 +634,7 @@ def load_embedding_dir(path: Any) -> EmbeddingRun:
         if len(array) != len(meta):
             raise ValueError(f"{path}/features/{layer}.npy has {len(array)} rows for {len(meta)} images")
     names = (path / "baseline_features.txt").read_text().split()
+    saved = sorted(p.name for p in (path / "backbones").iterdir()) if (path / "backbones").is_dir() else []
     return EmbeddingRun(
         path,
         meta,
@@ -616,4 +644,5 @@ def load_embedding_dir(path: Any) -> EmbeddingRun:
         np.load(path / "embedding_pca.npy"),
         config,
         read_record(path),
+        saved,
     )

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .attribution import attribution_rows, centroid_shift, wilson_interval  # noqa: F401 (public API)
 from .cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
 
 if TYPE_CHECKING:
@@ -669,8 +670,8 @@ class EvaluationConfig:
     lpips_size: int | None = None  # None = the translation's shorter side, at least 64 px
     attribution: bool = True
     attribution_size: int | None = None  # Gram resolution for attribution; None = the FID/KID resolution
-    classifier: str = "logreg"  # stats.CultureClassifier method
-    classifier_pca: int = 50
+    attribution_alpha: float = 0.1  # conformal culture sets: contain the true culture with prob. >= 1 - alpha
+    attribution_score: str = "knn"  # conformal nonconformity: knn (can say "none") | classifier
     baselines: bool = True
     negative_controls: bool = True  # noise and pixel-shuffled sources, scored like translations
     paired_bootstrap: int = 500  # replicates of the paired translation-minus-identity FID/KID differences
@@ -773,7 +774,8 @@ def evaluate(
     """Evaluate one run of translations against the target culture; one tidy row per metric and method.
 
     Metrics: FID (bootstrap CI), KID (adapted subset size), LPIPS source↔translation, ArtFID, and culture
-    attribution (share classified as target, Gram-embedding shift source→target). Baselines in the same
+    attribution (`attribution`: share whose conformal culture set is exactly {target}, share with the empty
+    set "none of the known cultures", Gram-embedding shift source→target). Baselines in the same
     table: `identity` (the untranslated source images) and `real-target` (real target images of another
     split against the same reference: the floor FID at this N). Reference statistics come from the cache.
     """
@@ -1003,134 +1005,6 @@ def _artfid_row(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Culture attribution in Gram style space
-# ----------------------------------------------------------------------------------------------------------
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (well behaved at 0 %, 100 % and small n)."""
-    if n == 0:
-        return math.nan, math.nan
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def centroid_shift(
-    embedded: np.ndarray, source_centroid: np.ndarray, target_centroid: np.ndarray
-) -> np.ndarray:
-    """Projection of each embedding on the source→target centroid axis: 0 = source centroid, 1 = target."""
-    axis = np.asarray(target_centroid, np.float64) - np.asarray(source_centroid, np.float64)
-    norm2 = float(axis @ axis)
-    if norm2 == 0:
-        raise ValueError("the source and target centroids coincide; the shift is undefined")
-    return (np.asarray(embedded, np.float64) - source_centroid) @ axis / norm2
-
-
-def attribution_rows(
-    translations: Corpus,
-    sources: pd.DataFrame | None,
-    corpus: Corpus,
-    *,
-    source: str,
-    target: str,
-    split: str,
-    method: str,
-    run: str,
-    config: EvaluationConfig,
-    size: int,
-    model: Any = None,
-    device: str | torch.device | None = None,
-    extra_sets: Sequence[tuple[str, str, str, Any]] = (),
-) -> list[dict[str, Any]]:
-    """Culture attribution of translations (and the baselines) in Gram style space.
-
-    A `stats.CultureClassifier` is fitted on Gram embeddings of the real art of the training split (every
-    culture with at least 2 training images); reported are the share of images classified as the target
-    culture (Wilson CI) and the mean projection on the source→target centroid axis of the training
-    embeddings (bootstrap CI). Baselines: the untranslated sources (expected near 0 / low share) and the
-    real target images of `split`, which the classifier never saw (expected near 1 / high share).
-    `model` is the VGG feature extractor (`features.VGGFeatures`); default: the store's vgg19-gatys.
-    """
-    from .corpus import Corpus as _Corpus
-    from .embedding import StyleEmbedding
-    from .features import STYLE_LAYERS, VGGFeatures, extract
-    from .stats import CultureClassifier
-
-    vgg = model or VGGFeatures(STYLE_LAYERS, device=device)
-    layers = tuple(vgg.layers)
-    train_split = "train" if split != "train" else "val"
-    train = corpus.filter(split=train_split)
-    counts = train.df["culture"].value_counts()
-    train = train.filter(culture=[c for c, k in counts.items() if k >= 2])
-    for culture in (source, target):
-        if culture not in train.cultures:
-            raise ValueError(
-                f"culture attribution needs {train_split!r} images of {culture!r} (at least 2) in the corpus"
-            )
-    attr_size = config.attribution_size or size
-
-    def gram_features(images: Any) -> Any:
-        return extract(images, layers, size=attr_size, extractor=vgg, batch_size=16)
-
-    embedding = StyleEmbedding(layers=layers)
-    train_embedded = embedding.fit_transform(gram_features(train))
-    cultures = train.df["culture"].to_numpy()
-    # StyleEmbedding already standardises and weights its layers (w/sqrt(dim)); re-standardising would undo
-    # the layer weights and let the widest layer dominate, unlike the style-space statistics.
-    classifier = CultureClassifier(
-        config.classifier, pca_components=config.classifier_pca, standardize=False, seed=config.seed
-    )
-    classifier.fit(train_embedded, cultures)
-    c_source = train_embedded[cultures == source].mean(axis=0)
-    c_target = train_embedded[cultures == target].mean(axis=0)
-
-    sets: list[tuple[str, str, str, Any]] = [(method, run, TRANSLATION, translations)]
-    if sources is not None:
-        sets.append((IDENTITY, "", "baseline", _Corpus(sources, corpus.root)))
-        held_out = corpus.filter(culture=target, split=split)
-        sets.append((REAL_TARGET, "", "baseline", held_out))
-    sets.extend(extra_sets)  # (method, run, role, images), e.g. the negative controls
-    network = f"{vgg.weights_name} Gram ({','.join(layers)}) @ {attr_size}px + CultureClassifier({config.classifier})"
-    rng = np.random.default_rng(config.seed + 1)
-    rows = []
-    n_train = len(train)
-    n_pair = int(((cultures == source) | (cultures == target)).sum())
-    for label_method, label_run, role, images in sets:
-        embedded = embedding.transform(gram_features(images))
-        predicted = classifier.predict(embedded)
-        hits = int((predicted == target).sum())
-        n = len(predicted)
-        lo, hi = wilson_interval(hits, n)
-        label = {"method": label_method, "run": label_run, "role": role}
-        share = MetricValue(
-            hits / n,
-            lo,
-            hi,
-            n,
-            n_train,
-            f"classifier trained on {n_train} {train_split} images of {len(train.cultures)} cultures "
-            f"({', '.join(train.cultures)}); Wilson 95% CI; predicted: "
-            + ", ".join(f"{c}={int((predicted == c).sum())}" for c in sorted(set(predicted))),
-        )
-        rows.append(
-            _rows_for("culture_share_target", share, network=network, weights_sha=vgg.weights_sha256, **label)
-        )
-        shift = centroid_shift(embedded, c_source, c_target)
-        idx = bootstrap_indices(n, config.n_bootstrap, rng) if config.n_bootstrap > 0 else None
-        m = mean_with_ci(
-            shift,
-            idx,
-            f"mean projection on the {source}->{target} axis between {train_split} centroids "
-            f"(0 = {source}, 1 = {target}); 95% percentile bootstrap",
-        )
-        m.n_reference = n_pair
-        rows.append(_rows_for("gram_shift", m, network=network, weights_sha=vgg.weights_sha256, **label))
-    return rows
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Comparing runs and reporting
 # ----------------------------------------------------------------------------------------------------------
 
@@ -1205,8 +1079,10 @@ def report_markdown(table: pd.DataFrame, title: str | None = None) -> str:
     kid = table[table["metric"] == "kid"]["details"]
     lines += [
         "",
-        "Lower is better for fid, kid, lpips, artfid; culture_share_target and gram_shift (0 = source centroid, "
-        "1 = target centroid) should rise towards the real-target baseline. n = generated / reference images.",
+        "Lower is better for fid, kid, lpips, artfid; culture_share_target (conformal culture set exactly "
+        "{target}) and gram_shift (0 = source centroid, 1 = target centroid) should rise towards the real-target "
+        "baseline; culture_share_unknown is the share whose set is empty (none of the known cultures: what "
+        "noise should get). n = generated / reference images.",
         "`identity` = the untranslated source images; `real-target` = real target images of another split "
         "against the same reference (the floor at this N).",
         "",

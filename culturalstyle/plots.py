@@ -137,6 +137,7 @@ def distance_heatmap(
     square = distance_matrix(table, value)
     p_square = distance_matrix(table, p_column)
     sizes = _culture_sizes(table)
+    p_label = "p_Holm" if p_column == "p_holm" else "p"
     fig, ax = _figure(1.4 * len(square) + 2.5, 1.2 * len(square) + 1.8)
     image = ax.imshow(square.values, cmap="viridis")
     fig.colorbar(image, ax=ax, label=value)
@@ -148,7 +149,7 @@ def distance_heatmap(
         for j in range(len(square)):
             if i == j:
                 continue
-            text = f"{square.iat[i, j]:.3g}\np={p_square.iat[i, j]:.3g}"
+            text = f"{square.iat[i, j]:.3g}\n{p_label}={p_square.iat[i, j]:.3g}"
             colour = "black" if square.iat[i, j] > 0.6 * high else "white"
             ax.text(j, i, text, ha="center", va="center", fontsize="small", color=colour)
     metric = table["metric"].iloc[0] if "metric" in table else value
@@ -286,7 +287,10 @@ def comparison_figures(
     distances = tables["distances"]
     for (feature, metric), table in distances.groupby(["feature", "metric"], sort=False):
         title = f"{metric} distance between cultures ({feature}, {int(table['n_permutations'].iloc[0])} permutations)"
-        figures[f"distances_{feature}_{metric}"] = distance_heatmap(table, title=title)
+        p_column = "p_holm" if "p_holm" in table else "p_value"
+        if "p_holm_floor" in table:  # the resolution limit of the permutation test, beside its p-values
+            title += f"\nHolm-adjusted p over {len(table)} pairs; smallest attainable {table['p_holm_floor'].iloc[0]:.3g}"
+        figures[f"distances_{feature}_{metric}"] = distance_heatmap(table, title=title, p_column=p_column)
         if len(set(table["culture_a"]) | set(table["culture_b"])) >= 3 and metric == "energy":
             figures[f"dendrogram_{feature}_{metric}"] = culture_dendrogram(table)
     for (feature, method), matrix in comparison.classification.confusion.items():

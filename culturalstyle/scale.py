@@ -256,6 +256,29 @@ def embed_corpus_to_store(
         store, items, source, batch_size=config.batch_size, workers=workers, progress=progress
     )
     reports = distributed.all_gather_object(report.as_dict())
+    backbone_stores = {}
+    for name in config.backbones:  # other representations, each in its own store (every rank takes part)
+        if name == "vgg19-gram":
+            continue  # that is the main store
+        from .representations import build_backbone
+
+        backbone = build_backbone(
+            name, layers=config.layers, device=run_device, options={"weights_module": weights_module}
+        )
+        root = None if store_root is None else Path(store_root).parent / f"{Path(store_root).name}-{name}"
+        extra, _ = backbone_store(
+            backbone,
+            selected,
+            size=config.size,
+            resize_policy=config.resize_policy,
+            sketch=config.scale.sketch(config.seed),
+            batch_size=config.batch_size,
+            workers=workers,
+            shard_size=config.scale.shard_size,
+            progress=progress,
+            root=root,
+        )
+        backbone_stores[name] = {"path": str(extra.path.resolve()), "key": extra.key}
     if not info.is_main:
         return None
 
@@ -271,7 +294,7 @@ def embed_corpus_to_store(
 
     df = selected.df.reset_index(drop=True)
     meta = df[[c for c in META_COLUMNS if c in df.columns]].copy()
-    meta["path"] = [str(selected.abspath(row)) for _, row in df.iterrows()]
+    meta["path"] = [str(p) for p in selected.paths()]
     meta["store_row"] = np.arange(len(df))
     meta.iloc[rows].reset_index(drop=True).to_parquet(out / "images.parquet", index=False)
     np.save(out / "embedding_pca.npy", pca.scores.astype(np.float32))
@@ -285,7 +308,9 @@ def embed_corpus_to_store(
     (out / "baseline_features.txt").write_text("\n".join(source.baseline.feature_names()) + "\n")
     store.problems.to_csv(out / "problems.csv", index=False)
     (out / "store.json").write_text(
-        json.dumps({"path": str(store.path.resolve()), "key": store.key}, indent=2)
+        json.dumps(
+            {"path": str(store.path.resolve()), "key": store.key, "backbones": backbone_stores}, indent=2
+        )
     )
     save_yaml(config, out / "config.yaml")
     write_record(
@@ -337,6 +362,8 @@ class ScaledEmbeddingRun:
     store: Any
     rows: np.ndarray  # store row of each meta row
     features: dict = field(default_factory=dict)  # empty: read blocks from the store
+    backbones: list[str] = field(default_factory=list)  # other representations, each in its own store
+    backbone_stores: dict = field(default_factory=dict)  # name -> FeatureStore
 
     def embedding(self) -> StoreEmbedding:
         return StoreEmbedding(self.store, self.config.layers, self.config.layer_weights)
@@ -364,6 +391,11 @@ def load_scaled_run(path: Any) -> ScaledEmbeddingRun:
             f"{path}: the feature store at {reference['path']} holds other features (key changed)"
         )
     meta = pd.read_parquet(path / "images.parquet")
+    others = {}
+    for name, ref in reference.get("backbones", {}).items():
+        others[name] = FeatureStore(ref["path"])
+        if others[name].key != ref["key"]:
+            raise StoreError(f"{path}: the {name} feature store at {ref['path']} holds other features")
     return ScaledEmbeddingRun(
         path,
         meta,
@@ -374,4 +406,6 @@ def load_scaled_run(path: Any) -> ScaledEmbeddingRun:
         read_record(path),
         store,
         meta["store_row"].to_numpy(dtype=np.int64),
+        backbones=sorted(others),
+        backbone_stores=others,
     )

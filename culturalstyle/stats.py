@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .significance import holm_floor, paired_accuracy_tests, permutations_for_holm
+
 METHODS = ("logreg", "knn")
 DISTANCES = ("energy", "mmd", "mean")
 
@@ -434,7 +436,7 @@ def between_culture_distances(
     cultures: Sequence[str],
     *,
     metric: str = "energy",
-    n_permutations: int = 999,
+    n_permutations: int | None = 999,
     n_bootstrap: int = 500,
     level: float = 0.95,
     seed: int = 0,
@@ -446,16 +448,20 @@ def between_culture_distances(
     metric: "energy" (energy distance, V-statistic), "mmd" (squared MMD, RBF kernel, median-heuristic bandwidth
     over all images unless given), "mean" (Euclidean distance between the cultures' mean embeddings). The
     p-value is (1 + #{permuted >= observed}) / (1 + n_permutations), permuting culture labels within the pair;
-    the CI is a percentile bootstrap resampling images within each culture. `p_holm` adjusts over pairs.
+    the CI is a percentile bootstrap resampling images within each culture. `p_holm` adjusts over pairs;
+    `p_floor` and `p_holm_floor` are the smallest values they can take with this many permutations
+    (`n_permutations=None`: enough for the Holm-adjusted p to reach < 0.05, see `significance`).
     """
     x = _as_matrix(x)
     y = _labels(cultures, "cultures", len(x))
-    if n_permutations < 1 or n_bootstrap < 1:
-        raise ValueError("n_permutations and n_bootstrap must be >= 1")
-    matrix, sign, bandwidth = _statistic_matrix(x, metric, bandwidth)
     names = sorted(np.unique(y))
     if len(names) < 2:
         raise ValueError("between-culture distances need at least two cultures")
+    if n_permutations is None:
+        n_permutations = permutations_for_holm(len(names) * (len(names) - 1) // 2)
+    if n_permutations < 1 or n_bootstrap < 1:
+        raise ValueError("n_permutations and n_bootstrap must be >= 1")
+    matrix, sign, bandwidth = _statistic_matrix(x, metric, bandwidth)
     rng = np.random.default_rng(seed)
     alpha = (1 - level) / 2
     rows = []
@@ -502,6 +508,9 @@ def between_culture_distances(
             )
     table = pd.DataFrame(rows)
     table["p_holm"] = holm(table["p_value"])
+    # the resolution limit beside every p-value: the smallest raw and Holm-adjusted p these permutations allow
+    table["p_floor"] = 1.0 / (n_permutations + 1)
+    table["p_holm_floor"] = holm_floor(len(table), n_permutations)
     return table
 
 
@@ -700,7 +709,7 @@ def compare_style_space(
     baseline: np.ndarray | None = None,
     grams: dict[str, np.ndarray] | None = None,
     seed: int = 0,
-    n_permutations: int = 999,
+    n_permutations: int | None = 999,
     n_bootstrap: int = 1000,
     n_splits: int = 5,
     k: int = 5,
@@ -712,7 +721,9 @@ def compare_style_space(
     blocks is "concat"; the optional colour/texture `baseline` (standardised) is compared in the same tables;
     `grams` (layer -> Gram matrices or upper triangles) adds distances between mean Gram matrices. The blocks
     are already standardised and weighted, so the classifiers do not re-standardise (that would undo the
-    layer weights).
+    layer weights). With a baseline, `paired_tests` answers "better than colour alone?" on the same folds and
+    images (McNemar and a paired artist bootstrap of the accuracy difference concat - colour_baseline).
+    `n_permutations=None` chooses enough permutations for Holm over the culture pairs to reach p < 0.05.
     """
     cultures = meta["culture"].astype(str).to_numpy()
     artists = meta["artist"].to_numpy()
@@ -756,6 +767,21 @@ def compare_style_space(
         "distances": pd.concat(distances, ignore_index=True),
         "spread": pd.concat(spread, ignore_index=True),
     }
+    if baseline is not None:
+        tables["paired_tests"] = pd.concat(
+            [
+                paired_accuracy_tests(
+                    classification.predictions,
+                    "colour_baseline",
+                    ["concat"],
+                    classifier=method,
+                    n_bootstrap=n_bootstrap,
+                    seed=seed,
+                )
+                for method in methods
+            ],
+            ignore_index=True,
+        )
     if grams:
         frobenius = {layer: isometric_coordinates(gram_frobenius_vectors(v)) for layer, v in grams.items()}
         tables["mean_gram_distances"] = mean_gram_distances(

@@ -213,6 +213,7 @@ class StyleSpace:
     blocks: dict[str, np.ndarray]  # layer -> N x d_layer standardised block
     coords: dict[str, np.ndarray] = field(default_factory=dict)
     _projectors: dict[str, Callable[[Any], np.ndarray]] = field(default_factory=dict, repr=False)
+    backbone: str = "vgg19-gram"  # the registered backbone whose statistics these are
 
     @property
     def cultures(self) -> np.ndarray:
@@ -234,34 +235,45 @@ def build_style_space(
     size: int = 256,
     resize_policy: str = "shorter",
     batch_size: int = 8,
-    normalization: str = "signed_sqrt",
+    normalization: str | None = None,
     statistic: str = "gram",
     tsne: bool = False,
     seed: int = 0,
     weights_module: Any = None,
     progress: bool = False,
+    backbone: str | None = None,
+    device: Any = None,
 ) -> StyleSpace:
-    """Extract (cached) VGG19 style statistics of `corpus` and build its embedding and 2-D maps."""
+    """Extract (cached) statistics of `corpus` with a registered backbone and build its embedding and maps.
+
+    `backbone` defaults to `vgg19-gram` (`statistic="meanstd"`: `vgg19-meanstd`); `layers` go to backbones that
+    take layers, `weights_module` to the VGG19 ones (tests: `features.random_vgg()`). `normalization` defaults
+    to the backbone's own (signed square root for Gram entries). The same registry path serves
+    `culturalstyle compare --backbones`, so notebooks and CLI compute the same statistics.
+    """
     from sklearn.decomposition import PCA
 
     from .embedding import StyleEmbedding
-    from .features import STYLE_LAYERS, extract
+    from .features import STYLE_LAYERS
+    from .representations import build_backbone
 
-    layers = tuple(layers or STYLE_LAYERS)
-    feats = extract(
-        corpus,
-        layers,
-        size=size,
-        resize_policy=resize_policy,
-        batch_size=batch_size,
-        statistic=statistic,
-        weights_module=weights_module,
-        progress=progress,
+    name = backbone or ("vgg19-meanstd" if statistic == "meanstd" else "vgg19-gram")
+    model = build_backbone(
+        name,
+        layers=tuple(layers or STYLE_LAYERS),
+        device=device,
+        options={"weights_module": weights_module} if weights_module is not None else None,
     )
-    embedding = StyleEmbedding(layers=layers, normalization=normalization, seed=seed).fit(feats)
+    feats = model.extract(
+        corpus, size=size, resize_policy=resize_policy, batch_size=batch_size, progress=progress
+    )
+    layers = tuple(feats)
+    embedding = StyleEmbedding(
+        layers=layers, normalization=normalization or model.normalization, seed=seed
+    ).fit(feats)
     vectors = embedding.transform(feats)
     blocks = embedding.transform_layers(feats)
-    space = StyleSpace(corpus, feats, embedding, vectors, blocks)
+    space = StyleSpace(corpus, feats, embedding, vectors, blocks, backbone=name)
 
     def pca_map(x: np.ndarray) -> PCA:
         return PCA(n_components=2, random_state=seed).fit(x)

@@ -223,10 +223,25 @@ def style_space() -> nbformat.NotebookNode:
                 "entry-wise normalisation of Gram entries: signed_sqrt, log, none",
             ),
             ("tsne", "False", "also compute a t-SNE map (slower, cannot place new images)"),
-            ("n_permutations", "999", "permutations per distance p-value"),
+            (
+                "n_permutations",
+                "999",
+                "permutations per distance p-value; raised when Holm over the culture pairs needs more",
+            ),
             ("n_bootstrap", "1000", "bootstrap resamples per confidence interval"),
             ("cv_splits", "5", "artist-disjoint cross-validation folds"),
-            ("k_neighbours", "5", "nearest neighbours per image"),
+            ("k_neighbours", "5", "nearest neighbours per image (retrieval precision at k)"),
+            (
+                "backbones",
+                "None",
+                "representations to compare, None: vgg19-gram, vgg19-meanstd, inception-pool, colour-texture",
+            ),
+            ("alpha", "0.1", "conformal culture sets contain the true culture with probability 1 - alpha"),
+            (
+                "conformal_score",
+                '"knn"',
+                "nonconformity: knn (distance to a cultures nearest works, can say none) or classifier",
+            ),
             ("thumb_size", "96", "thumbnail size in the explorer and the neighbour grids (px)"),
             (
                 "show_explorer",
@@ -243,7 +258,10 @@ def style_space() -> nbformat.NotebookNode:
 Every artwork becomes a vector of VGG19 Gram statistics (Gatys et al.'s style representation). How well do
 culture labels cluster in this space, can a classifier tell cultures apart **across artists** (leave-artist-out,
 so it cannot just recognise painters), which layers carry the difference, and how far apart are the cultures
-(permutation p-values, bootstrap CIs)? Every result is compared with a network-free colour/texture baseline.
+(permutation p-values, Holm-adjusted over the pairs, bootstrap CIs)? Is style better than colour alone (a paired
+test on the same folds and images)? Is the separation about style at all: does a content network (the FID
+Inception) or AdaIN's channel statistics separate the cultures as well? And can the classifier say "none of
+these" for a culture it has never seen (conformal prediction sets)?
 """,
         params,
         """
@@ -252,7 +270,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from culturalstyle import explorer, plots, stats
+from culturalstyle import explorer, plots, representation_plots, representations, significance, stats
+from culturalstyle.conformal import ConformalConfig
 from culturalstyle.embedding import ColourTextureBaseline
 """,
         [
@@ -265,6 +284,11 @@ space = study.build_style_space(
 print(f"{len(corp)} images, {len(corp.cultures)} cultures; features: {space.features.network_images} computed, "
       f"{space.features.cache_hits} from the cache")
 baseline = ColourTextureBaseline(size=image_size).fit_transform(ColourTextureBaseline(size=image_size).features(corp))
+pairs = len(corp.cultures) * (len(corp.cultures) - 1) // 2
+permutations = significance.enough_permutations(n_permutations, pairs)
+print(f"{permutations} permutations per p-value (asked for {n_permutations}): smallest raw p "
+      f"{1 / (permutations + 1):.4f}, smallest Holm-adjusted p over {pairs} pairs "
+      f"{significance.holm_floor(pairs, permutations):.4f}")
 """
             ),
             md(
@@ -278,7 +302,7 @@ comparison = stats.compare_style_space(
     baseline=baseline,
     grams=dict(space.features),
     seed=seed,
-    n_permutations=n_permutations,
+    n_permutations=permutations,
     n_bootstrap=n_bootstrap,
     n_splits=cv_splits,
     k=k_neighbours,
@@ -289,7 +313,29 @@ display(comparison.tables["cluster_quality"])
 display(comparison.tables["classification"])
 """
             ),
-            md("## Figures: 2-D map, per-layer separability, distances, dendrogram, confusion matrices"),
+            md(
+                """
+## Better than colour alone? A paired test
+
+The Gram embedding (`concat`) and the colour/texture baseline were classified on the same artist-disjoint folds,
+image by image, so their accuracies are paired: McNemar's exact test on the images only one of them gets right,
+and a paired artist bootstrap of the accuracy difference (CI and p-value).
+"""
+            ),
+            code(
+                """
+paired_colour = comparison.tables["paired_tests"]
+display(paired_colour[["feature", "reference", "classifier", "n", "n_artists", "accuracy", "reference_accuracy",
+                       "difference", "ci_low", "ci_high", "bootstrap_p", "n_only_feature_correct",
+                       "n_only_reference_correct", "mcnemar_p"]])
+distances = comparison.tables["distances"]
+display(distances[["feature", "metric", "culture_a", "culture_b", "distance", "p_value", "p_holm", "p_holm_floor",
+                   "n_permutations"]])
+"""
+            ),
+            md(
+                "## Figures: 2-D map, per-layer separability, distances (Holm-adjusted p), dendrogram, confusion"
+            ),
             code(
                 """
 main_map = f"{study.ALL_LAYERS} · PCA"
@@ -299,6 +345,66 @@ for name, fig in figures.items():
 for name, xy in space.coords.items():
     if name != main_map and name.startswith(study.ALL_LAYERS):
         out.figure(plots.style_scatter(xy, corp.df["culture"], title=f"Style space, {name}"), "style_space_tsne")
+plt.show()
+"""
+            ),
+            md(
+                """
+## Which representation separates the cultures?
+
+The same images through every registered backbone: Gram statistics (`vgg19-gram`), AdaIN's channel mean/std at
+the same layers (`vgg19-meanstd`), the FID Inception's pool features (`inception-pool`, a network trained to
+recognise objects: a **content** baseline) and colour/texture statistics without a network (`colour-texture`).
+Same decoded pixels, same embedding recipe, same artist-disjoint folds; every backbone is tested against Gram
+on the same held-out predictions (paired artist bootstrap, Holm-adjusted; McNemar beside it).
+"""
+            ),
+            code(
+                """
+spaces = representations.embed_backbones(corp, backbones, size=image_size, batch_size=batch_size, layers=layers,
+                                         seed=seed)
+for name, s in spaces.items():
+    print(f"{name}: {s.record['dim']} dims, weights {s.record['weights']} "
+          f"({s.record['network_images']} images computed, {s.record['cache_hits']} from the cache)")
+conformal_config = ConformalConfig(alpha=alpha, score=conformal_score, seed=seed)
+backbone_comparison = representations.compare_backbones(
+    spaces, corp.df, n_splits=cv_splits, k=k_neighbours, seed=seed, n_bootstrap=n_bootstrap,
+    conformal=conformal_config,
+)
+for name, table in backbone_comparison.tables.items():
+    out.table(table, name)
+display(backbone_comparison.tables["backbones"][
+    ["backbone", "family", "dim", "n", "n_artists", "accuracy", "ci_low", "ci_high", "balanced_accuracy",
+     "balanced_ci_low", "balanced_ci_high", "precision_at_k", "precision_ci_low", "precision_ci_high", "k",
+     "silhouette", "majority_baseline"]])
+if "backbone_paired" in backbone_comparison.tables:
+    display(backbone_comparison.tables["backbone_paired"][
+        ["backbone", "reference", "accuracy", "reference_accuracy", "difference", "ci_low", "ci_high",
+         "bootstrap_p", "bootstrap_p_holm", "mcnemar_p", "mcnemar_p_holm"]])
+backbone_figures = representation_plots.comparison_figures(backbone_comparison)
+for name, fig in backbone_figures.items():
+    out.figure(fig, name)
+"""
+            ),
+            md(
+                """
+## "None of these": conformal culture sets
+
+Instead of one forced label, every work gets a *set* of cultures, calibrated (per culture, on artist-grouped
+folds that never share an artist with the fitted model) to contain its true culture with probability 1 - alpha
+for works by unseen artists. An empty set means "none of the known cultures". Below: empirical coverage and
+mean set size per culture with artist-bootstrap CIs (leave-artist-out), and the leave-one-culture-out
+experiment: each culture held out entirely, as if unseen, and the share of its works that get the empty set.
+"""
+            ),
+            code(
+                """
+coverage = backbone_comparison.tables["conformal_coverage"]
+display(coverage[["backbone", "culture", "n", "n_artists", "target_coverage", "coverage", "coverage_ci_low",
+                  "coverage_ci_high", "mean_set_size", "mean_set_size_ci_low", "mean_set_size_ci_high", "empty"]])
+display(backbone_comparison.tables["conformal_unknown"][
+    ["backbone", "held_out", "n", "n_artists", "unknown_rate", "ci_low", "ci_high", "mean_set_size",
+     "most_common_set"]])
 plt.show()
 """
             ),
@@ -320,10 +426,15 @@ fig = study.image_grid(rows, row_labels=labels, col_labels=["query"] + [f"neighb
 out.figure(fig, "cross_culture_neighbours")
 """
             ),
-            md("## Interactive explorer (hover for the work, click the legend to hide a culture)"),
+            md(
+                "## Interactive explorer (choose the map or the backbone above the plot; hover for the work, "
+                "click the legend to hide a culture)"
+            ),
             code(
                 """
-layout = explorer.from_corpus(corp, space.coords, thumb_size=thumb_size, title="Style space")
+maps = dict(space.coords)
+maps.update({f"{name} · PCA": s.map2d for name, s in spaces.items() if name != space.backbone})
+layout = explorer.from_corpus(corp, maps, thumb_size=thumb_size, title="Style space")
 explorer.save_explorer(layout, out.file("explorer.html"), overwrite=overwrite)
 if show_explorer:
     explorer.show_explorer(layout)

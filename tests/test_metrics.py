@@ -118,13 +118,13 @@ def make_corpus(root, rng, spec) -> Corpus:
     return Corpus(pd.DataFrame(rows), root)
 
 
-def make_translations(root, corpus, rng, source, split, tint, run="run-a") -> Corpus:
+def make_translations(root, corpus, rng, source, split, tint, run="run-a", size=32) -> Corpus:
     """Fake translations of the source images: new tinted images with provenance columns."""
     root.mkdir(parents=True, exist_ok=True)
     rows = []
     for _, src in corpus.filter(culture=source, split=split).df.iterrows():
         name = src["image_id"].replace("/", "_") + ".png"
-        write_image(root / name, rng, tint, size=32)
+        write_image(root / name, rng, tint, size=size)
         rows.append(
             {
                 "image_id": f"t/{name}",
@@ -137,8 +137,8 @@ def make_translations(root, corpus, rng, source, split, tint, run="run-a") -> Co
                 "license": "",
                 "split": split,
                 "sha256": sha256_file(root / name),
-                "width": 32,
-                "height": 32,
+                "width": size,
+                "height": size,
                 "source_image_id": src["image_id"],
                 "run": run,
                 "checkpoint": "final",
@@ -427,13 +427,28 @@ def test_compare_runs_side_by_side(toy, tmp_path):
     assert "ArtFID" in md and "fid" in md and "identity" in md
 
 
-def test_culture_attribution_with_a_random_vgg(toy):
+@pytest.fixture
+def attribution_toy(tmp_path):
+    """Two cultures with enough training images for alpha = 0.1 (9 needed), and target-like translations."""
+    rng = np.random.default_rng(10)
+    spec = {
+        ("src", "train"): (18, (40, 40, 200)),
+        ("src", "test"): (10, (40, 40, 200)),
+        ("tgt", "train"): (18, (200, 60, 40)),
+        ("tgt", "test"): (10, (200, 60, 40)),
+    }
+    corpus = make_corpus(tmp_path / "corpus", rng, spec)
+    trans = make_translations(tmp_path / "trans", corpus, rng, "src", "test", (196, 62, 44), size=48)
+    return corpus, trans, rng
+
+
+def test_culture_attribution_with_a_random_vgg(attribution_toy):
     from culturalstyle.features import STYLE_LAYERS, VGGFeatures, random_vgg
 
-    corpus, trans, _ = toy
+    corpus, trans, _ = attribution_toy
     extractor, _ = counting()
     vgg = VGGFeatures(STYLE_LAYERS, device="cpu", weights_module=random_vgg())
-    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=10)
+    config = metrics.EvaluationConfig(n_bootstrap=30, kid_subsets=10, size=32)
     table = metrics.evaluate(
         trans,
         target="tgt",
@@ -444,21 +459,102 @@ def test_culture_attribution_with_a_random_vgg(toy):
         attribution_model=vgg,
     )
     t = table.set_index(["method", "metric"])
-    # red-tinted translations of blue sources: classified as the (red) target and moved towards it
+    # red translations of blue sources, made like the red target images: their set is exactly {tgt}
     assert t.loc[("fake", "culture_share_target"), "value"] == 1.0
+    assert t.loc[("fake", "culture_share_unknown"), "value"] == 0.0
     assert t.loc[("identity", "culture_share_target"), "value"] == 0.0
-    assert t.loc[("real-target", "culture_share_target"), "value"] == 1.0
+    assert t.loc[("real-target", "culture_share_target"), "value"] >= 0.7  # coverage 0.9 expected, n = 10
     assert t.loc[("identity", "gram_shift"), "value"] < 0.3 < t.loc[("fake", "gram_shift"), "value"]
     assert abs(t.loc[("real-target", "gram_shift"), "value"] - 1.0) < 0.3
-    lo, hi = metrics.wilson_interval(8, 8)
-    assert (
-        t.loc[("fake", "culture_share_target"), "ci_low"],
-        t.loc[("fake", "culture_share_target"), "ci_high"],
-    ) == (
-        pytest.approx(lo),
-        pytest.approx(hi),
+    lo, hi = metrics.wilson_interval(10, 10)
+    row = t.loc[("fake", "culture_share_target")]
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert row["n_reference"] == 36  # calibration images: train images of both cultures
+    assert "{tgt}=10" in row["details"] and "alpha=0.1" in row["details"]
+    # evaluate's negative controls go through the same conformal sets: never on target
+    for control in ("noise", "pixel-shuffled"):
+        assert t.loc[(control, "culture_share_target"), "value"] <= 0.1
+        assert t.loc[(control, "culture_share_target"), "role"] == "negative-control"
+    assert t.loc[("noise", "culture_share_unknown"), "value"] >= 0.9
+    ids = corpus.df["image_id"]
+    too_few = ~ids.str.startswith("src/train") | ids.isin([f"src/train{i:03d}" for i in range(8)])
+    small = Corpus(corpus.df[too_few], corpus.root)  # 8 source training images, 9 needed at alpha 0.1
+    with pytest.raises(ValueError, match="needs at least 9 'train' images of 'src'"):
+        metrics.evaluate(
+            trans,
+            target="tgt",
+            corpus=small,
+            config=metrics.EvaluationConfig(n_bootstrap=0, kid_subsets=5, baselines=False),
+            extractor=extractor,
+            lpips_net=MeanAbsLPIPS(),
+            attribution_model=vgg,
+        )
+
+
+def test_culture_attribution_with_a_far_translation_is_unknown(toy):
+    """Translations unlike either culture (other texture) get the empty set, not the nearest culture."""
+    from culturalstyle.features import STYLE_LAYERS, VGGFeatures, random_vgg
+
+    corpus, trans, _ = toy
+    extractor, _ = counting()
+    vgg = VGGFeatures(STYLE_LAYERS, device="cpu", weights_module=random_vgg())
+    config = metrics.EvaluationConfig(n_bootstrap=0, kid_subsets=10, attribution_alpha=0.2)
+    t = metrics.evaluate(
+        trans,
+        target="tgt",
+        corpus=corpus,
+        config=config,
+        extractor=extractor,
+        lpips_net=MeanAbsLPIPS(),
+        attribution_model=vgg,
+    ).set_index(["method", "metric"])
+    assert t.loc[("fake", "culture_share_unknown"), "value"] == 1.0
+    assert t.loc[("fake", "culture_share_target"), "value"] == 0.0
+    assert t.loc[("identity", "culture_share_target"), "value"] == 0.0
+
+
+def test_attribution_calls_noise_and_shuffled_pixels_unknown_not_target(attribution_toy, tmp_path):
+    """Negative controls: uniform noise and flat grey images must not count as the target culture.
+
+    (Pixel-shuffled target images are no control here: the toy images are i.i.d. noise around a tint, so
+    shuffling leaves their distribution unchanged; the integration test shuffles real art.)"""
+    from culturalstyle.attribution import attribution_rows
+    from culturalstyle.features import STYLE_LAYERS, VGGFeatures, random_vgg
+
+    corpus, trans, rng = attribution_toy
+    vgg = VGGFeatures(STYLE_LAYERS, device="cpu", weights_module=random_vgg())
+    noise, grey = tmp_path / "noise", tmp_path / "grey"
+    noise.mkdir()
+    grey.mkdir()
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(noise / f"{i}.png")
+        Image.fromarray(np.full((32, 32, 3), 100 + 5 * i, dtype=np.uint8)).save(grey / f"{i}.png")
+    config = metrics.EvaluationConfig(n_bootstrap=0)
+    controls = {
+        "noise": sorted(noise.iterdir()),
+        "grey": sorted(grey.iterdir()),
+    }
+    rows = attribution_rows(
+        trans,
+        None,
+        corpus,
+        source="src",
+        target="tgt",
+        split="test",
+        method="fake",
+        run="run-a",
+        config=config,
+        size=32,
+        model=vgg,
+        controls=controls,
     )
-    assert t.loc[("fake", "culture_share_target"), "n_reference"] == 18  # train images of both cultures
+    t = pd.DataFrame(rows).set_index(["method", "metric"])
+    for control in controls:
+        assert t.loc[(control, "culture_share_target"), "value"] <= 0.1, control
+        assert t.loc[(control, "culture_share_unknown"), "value"] >= 0.9, control
+        assert t.loc[(control, "culture_share_target"), "role"] == "negative-control"
+    # positive control in the same call: the red translations are on target
+    assert t.loc[("fake", "culture_share_target"), "value"] == 1.0
 
 
 def test_centroid_shift_and_wilson_interval():

@@ -129,7 +129,13 @@ def test_evaluate_smoke_run_on_sample_corpus_writes_full_table(tmp_path):
     assert "culture_share_target" not in set(second["metric"])
     assert len(list((run_dir / "translations").iterdir())) == 2
     # same checkpoint, same seed: deterministic translations and metrics
+    attribution = ["culture_share_target", "culture_share_unknown", "gram_shift"]
     pd.testing.assert_frame_equal(
-        table[table["metric"].isin(["fid", "kid", "lpips", "artfid"])].reset_index(drop=True),
+        table[~table["metric"].isin(attribution)].reset_index(drop=True),
         second.reset_index(drop=True),
     )
+    # the negative controls are in the table and rated worse than doing nothing by FID and KID
+    for control in ("noise", "pixel-shuffled"):
+        assert t.loc[(control, "fid_minus_identity"), "ci_low"] > 0, control
+        assert t.loc[(control, "kid_minus_identity"), "value"] > 0, control
+        assert t.loc[(control, "culture_share_target"), "value"] <= 0.1, control

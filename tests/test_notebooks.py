@@ -415,7 +415,19 @@ def test_smoke_study_produces_every_notebooks_outputs_and_index(smoke_study: dic
     assert ((clf["accuracy"] >= 0) & (clf["accuracy"] <= 1)).all() and (clf["ci_low"] <= clf["ci_high"]).all()
     assert (clf["n"] == len(art)).all()
     distances = _table(out, "2_style_space", "distances")
-    assert (distances["n_permutations"] == 99).all() and distances["p_value"].between(0, 1).all()
+    # the smoke profile asks for 99; Holm over the 6 culture pairs needs 120 to be able to reach p < 0.05
+    assert (distances["n_permutations"] == 120).all() and distances["p_value"].between(0, 1).all()
+    assert (distances["p_holm_floor"] < 0.05).all()
+    paired = _table(out, "2_style_space", "paired_tests")
+    assert set(paired["feature"]) == {"concat"} and set(paired["reference"]) == {"colour_baseline"}
+    backbones = _table(out, "2_style_space", "backbones")
+    assert list(backbones["backbone"]) == ["vgg19-gram", "vgg19-meanstd", "inception-pool", "colour-texture"]
+    assert (backbones["n"] == len(art)).all() and len(_table(out, "2_style_space", "backbone_paired")) == 3
+    coverage = _table(out, "2_style_space", "conformal_coverage")
+    assert set(coverage["culture"]) == set(art["culture"]) | {"all"}
+    unknown = _table(out, "2_style_space", "conformal_unknown")
+    assert set(unknown["held_out"]) == set(art["culture"]) and unknown["unknown_rate"].between(0, 1).all()
+    assert (out / "2_style_space" / "figures" / "backbone_accuracy.png").exists()
     assert (out / "2_style_space" / "explorer.html").stat().st_size > 100_000
     assert (out / "2_style_space" / "figures" / "layer_separability.png").exists()
 
@@ -526,6 +538,8 @@ def test_style_space_notebook_runs_alone_with_papermill(tmp_path: Path) -> None:
             "False",
             "-y",
             "cultures: [ukiyo_e, impressionism]",
+            "-y",
+            "backbones: [vgg19-gram, vgg19-meanstd, colour-texture]",
             "-k",
             "python3",
         ],
@@ -540,7 +554,9 @@ def test_style_space_notebook_runs_alone_with_papermill(tmp_path: Path) -> None:
     assert clf["n"].iloc[0] == len(study.load_corpus(SAMPLE, ["ukiyo_e", "impressionism"]))
     distances = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "distances.csv")
     assert set(distances["culture_a"]) | set(distances["culture_b"]) == {"ukiyo_e", "impressionism"}
-    assert (distances["n_permutations"] == 19).all()
+    assert (distances["n_permutations"] == 20).all()  # 19 asked; one pair needs 20 to reach p < 0.05
+    backbones = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "backbones.csv")
+    assert list(backbones["backbone"]) == ["vgg19-gram", "vgg19-meanstd", "colour-texture"]
     executed = nbformat.read(output, as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "image_size = 48" in injected[0].source

@@ -107,6 +107,7 @@ def test_store_path_sketches_large_layers_and_records_bad_images(tmp_path, one_t
     _, config = configs(
         ScaleConfig(mode="store", sketch_dim=32, sketch_nonzeros=4, calibration=6, shard_size=4)
     )
+    config.backbones = ("colour-texture",)
     out = embed_corpus(corpus, tmp_path / "emb", config, weights_module=random_vgg(), workers=1)
     run = load_embedding_dir(out)
     assert len(run.meta) == 24 and "broken" not in set(run.meta["image_id"])
@@ -128,6 +129,9 @@ def test_store_path_sketches_large_layers_and_records_bad_images(tmp_path, one_t
     np.testing.assert_allclose(concat.mean(0), 0.0, atol=1e-3)  # centred with the merged moments
     record = json.loads((out / "run_record.json").read_text())
     assert record["inputs"]["n_problems"] == 1 and record["inputs"]["n_images"] == 24
+    assert run.backbones == ["colour-texture"]  # config.backbones: each in its own store
+    other = run.backbone_stores["colour-texture"]
+    assert set(other.fields) == {"colour", "texture"} and other.n_rows == 25 and not other.valid[-1]
 
 
 def test_mode_selection():

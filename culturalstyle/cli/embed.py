@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     embed.add_argument("--cultures", help="comma-separated cultures to keep (default all)")
     embed.add_argument("--split", help="comma-separated splits to keep (default all)")
     embed.add_argument("--batch-size", type=int, help="images per network batch (default 8)")
+    embed.add_argument(
+        "--backbones",
+        help="comma-separated registered backbones whose statistics are saved too, for `compare --backbones` "
+        "(e.g. vgg19-gram,vgg19-meanstd,inception-pool,colour-texture)",
+    )
+    _backbone_file_option(embed)
     embed.add_argument("--seed", type=int, help="seed for the PCA (default 0)")
     embed.add_argument(
         "-p",
@@ -78,7 +84,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     compare.add_argument("dir", help="directory written by `culturalstyle embed`")
     compare.add_argument("--out", help="output directory (default DIR/compare, or compare-2, ... if taken)")
-    compare.add_argument("--n-permutations", type=int, default=999)
+    compare.add_argument(
+        "--n-permutations",
+        type=int,
+        default=None,
+        help="permutations per distance p-value (default: 999, or more when Holm over the culture pairs "
+        "needs more to reach p < 0.05)",
+    )
     compare.add_argument("--n-bootstrap", type=int, default=1000)
     compare.add_argument(
         "--n-splits", type=int, default=5, help="artist-disjoint folds (capped at n artists)"
@@ -104,8 +116,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=128,
         help="principal components for classifiers, clusters and neighbours above --subsample-above",
     )
+    compare.add_argument(
+        "--backbones",
+        help="compare representations: comma-separated registered backbones, or 'all' (statistics saved by "
+        "`embed --backbones` are reused, others are extracted now, cached)",
+    )
+    _backbone_file_option(compare)
+    compare.add_argument("--reference", default="vgg19-gram", help="backbone the others are tested against")
+    compare.add_argument("--alpha", type=float, default=0.1, help="conformal miscoverage (default 0.1)")
+    compare.add_argument(
+        "--conformal-score",
+        choices=["knn", "classifier"],
+        default="knn",
+        help="nonconformity: distance to a culture's nearest works (can say 'none') or 1 - classifier p",
+    )
+    compare.add_argument("--device", default=None, help="cpu, cuda, auto (for backbones extracted now)")
     compare.add_argument("--debug", action="store_true", help="show tracebacks")
     compare.set_defaults(handler=run_compare)
+
+
+def _backbone_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backbone-file",
+        action="append",
+        default=[],
+        metavar="NAME=PATH[,statistic=S][,input=I]",
+        help="register a network from a local file (torch.export .pt2 or TorchScript) as backbone NAME; "
+        "statistic for feature maps: meanstd (default), gram, mean; input: unit, symmetric, imagenet, clip",
+    )
+
+
+def _register_backbone_files(specs: list[str]) -> list[str]:
+    from ..features import parse_backbone_file, register_local_backbone
+
+    names = []
+    for spec in specs:
+        name, path, options = parse_backbone_file(spec)
+        register_local_backbone(name, path, overwrite=True, **options)
+        names.append(name)
+    return names
+
+
+def _backbone_names(text: str | None, files: list[str]) -> list[str]:
+    from ..features import available_backbones
+
+    if not text:
+        return files
+    names = available_backbones() if text.strip() == "all" else list(_csv_list(text) or ())
+    return list(dict.fromkeys(names + files))
 
 
 def run_embed(args: argparse.Namespace) -> int:
@@ -132,6 +190,10 @@ def run_embed(args: argparse.Namespace) -> int:
         config.scale.mode = args.mode
     if args.sketch_dim is not None:
         config.scale.sketch_dim = args.sketch_dim
+    files = _register_backbone_files(args.backbone_file)
+    backbones = _backbone_names(args.backbones, files)
+    if backbones:
+        config.backbones = tuple(backbones)
     if args.overrides:
         config = apply_overrides(config, args.overrides)
     corpus = Corpus.load(args.corpus, allow_outside_root=args.allow_outside_root)
@@ -179,6 +241,7 @@ def _thumbnails(meta, coords, per_culture: int, size: int = 96) -> dict[int, obj
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     import numpy as np
@@ -186,18 +249,35 @@ def run_compare(args: argparse.Namespace) -> int:
     from .. import plots
     from ..embedding import load_embedding_dir
     from ..runs import new_output_dir, unique_dir, write_record
+    from ..significance import enough_permutations, holm_floor, permutations_for_holm
     from ..stats import compare_style_space
 
     run = load_embedding_dir(args.dir)
+    backbones = _backbone_names(args.backbones, _register_backbone_files(args.backbone_file))
     out = new_output_dir(args.out) if args.out else unique_dir(Path(args.dir), "compare")
+    pairs = run.meta["culture"].nunique() * (run.meta["culture"].nunique() - 1) // 2
+    n_permutations = args.n_permutations or enough_permutations(999, max(pairs, 1))
+    if pairs and holm_floor(pairs, n_permutations) >= 0.05:
+        print(
+            f"warning: with {n_permutations} permutations the smallest Holm-adjusted p over {pairs} culture pairs "
+            f"is {holm_floor(pairs, n_permutations):.3g}: no distance can be significant at 0.05; use "
+            f"--n-permutations {permutations_for_holm(pairs)} or more",
+            file=sys.stderr,
+        )
     notes = {}
     if getattr(run, "store", None) is not None:  # embedded through the feature store (large corpus)
         from ..scale_stats import compare_scaled
 
+        if backbones:
+            raise SystemExit(
+                f"{args.dir} was embedded through the feature store (large corpus): --backbones compares "
+                "in-memory representations and is not available for it yet; compare backbones on a subset "
+                "embedded with --mode exact"
+            )
         comparison, notes = compare_scaled(
             run,
             seed=args.seed,
-            n_permutations=args.n_permutations,
+            n_permutations=n_permutations,
             n_bootstrap=args.n_bootstrap,
             n_splits=args.n_splits,
             k=args.k,
@@ -218,7 +298,7 @@ def run_compare(args: argparse.Namespace) -> int:
             baseline=baseline,
             grams=grams,
             seed=args.seed,
-            n_permutations=args.n_permutations,
+            n_permutations=n_permutations,
             n_bootstrap=args.n_bootstrap,
             n_splits=args.n_splits,
             k=args.k,
@@ -231,6 +311,16 @@ def run_compare(args: argparse.Namespace) -> int:
     figures = plots.comparison_figures(comparison, coords, run.meta["culture"], thumbnails=thumbnails)
     for name, fig in figures.items():
         plots.save_figure(fig, out / name, formats)
+    weights_used = dict(run.record.get("weights", {}))
+    backbone_tables: dict = {}
+    if backbones:
+        backbone_tables, backbone_figures, backbone_weights = _compare_backbones(run, backbones, args)
+        weights_used.update(backbone_weights)
+        for name, table in backbone_tables.items():
+            table.to_csv(out / f"{name}.csv", index=False)
+        for name, fig in backbone_figures.items():
+            plots.save_figure(fig, out / name, formats)
+        figures.update(backbone_figures)
     write_record(
         out,
         kind="compare",
@@ -240,8 +330,14 @@ def run_compare(args: argparse.Namespace) -> int:
             "embedding_dir": str(Path(args.dir).resolve()),
             "embedding_record": run.record.get("inputs", {}),
         },
-        weights=run.record.get("weights", {}),
-        extra={"tables": sorted(comparison.tables), "figures": sorted(figures), "notes": notes},
+        weights=weights_used,
+        extra={
+            "tables": sorted(comparison.tables) + sorted(backbone_tables),
+            "figures": sorted(figures),
+            "n_permutations": n_permutations,
+            "backbones": backbones,
+            "notes": notes,
+        },
     )
     table = comparison.tables["classification"]
     print(
@@ -249,5 +345,74 @@ def run_compare(args: argparse.Namespace) -> int:
             index=False
         )
     )
-    print(f"wrote {len(comparison.tables)} tables and {len(figures)} figures to {out}")
+    if "paired_tests" in comparison.tables:
+        paired = comparison.tables["paired_tests"]
+        print("\nstyle (concat) vs colour alone, same folds and images:")
+        print(
+            paired[["classifier", "difference", "ci_low", "ci_high", "bootstrap_p", "mcnemar_p"]].to_string(
+                index=False
+            )
+        )
+    if backbones:
+        shown = ["backbone", "family", "accuracy", "ci_low", "ci_high", "balanced_accuracy", "precision_at_k"]
+        print("\nbackbones:")
+        print(
+            backbone_tables["backbones"][
+                shown + ["silhouette", "conformal_coverage", "loco_unknown_rate"]
+            ].to_string(index=False)
+        )
+        if "backbone_paired" in backbone_tables:
+            paired = backbone_tables["backbone_paired"]
+            print(f"\npaired against {args.reference}:")
+            print(
+                paired[
+                    ["backbone", "difference", "ci_low", "ci_high", "bootstrap_p_holm", "mcnemar_p"]
+                ].to_string(index=False)
+            )
+    print(f"wrote {len(comparison.tables) + len(backbone_tables)} tables and {len(figures)} figures to {out}")
     return 0
+
+
+def _compare_backbones(run, names: list[str], args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Spaces of the named backbones (saved in the embedding directory, else extracted now) compared on the
+    embedding's images; returns (tables, figures, weights used)."""
+    from .. import representation_plots
+    from ..conformal import ConformalConfig
+    from ..representations import (
+        backbone_record,
+        build_backbone,
+        compare_backbones,
+        corpus_from_meta,
+        read_backbone_features,
+        space_from_features,
+    )
+
+    spaces, weights_used, corpus = {}, {}, None
+    for name in names:
+        folder = run.path / "backbones" / name
+        if folder.is_dir():
+            record, features = read_backbone_features(folder)
+        else:
+            backbone = build_backbone(name, layers=run.config.layers, device=args.device)
+            corpus = corpus if corpus is not None else corpus_from_meta(run.meta)
+            features = backbone.extract(
+                corpus,
+                size=run.config.size,
+                resize_policy=run.config.resize_policy,
+                batch_size=run.config.batch_size,
+            )
+            record = backbone_record(backbone)
+        if record.get("weights_sha256"):
+            weights_used[record["weights"]] = record["weights_sha256"]
+        spaces[name] = space_from_features(record, features, seed=args.seed)
+    comparison = compare_backbones(
+        spaces,
+        run.meta,
+        reference=args.reference,
+        n_splits=args.n_splits,
+        k=args.k,
+        seed=args.seed,
+        n_bootstrap=args.n_bootstrap,
+        conformal=ConformalConfig(alpha=args.alpha, score=args.conformal_score, seed=args.seed),
+    )
+    return comparison.tables, representation_plots.comparison_figures(comparison), weights_used
