@@ -212,7 +212,9 @@ def fid_statistics(features: np.ndarray, chunk: int = 4096) -> dict[str, np.ndar
 
     features = np.asarray(features)
     if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"FID statistics need an N x D feature matrix with N >= 2, got shape {features.shape}")
+        raise ValueError(
+            f"FID statistics need an N x D feature matrix with N >= 2, got shape {features.shape}"
+        )
     moments = Moments(features.shape[1], full=True)
     for start in range(0, len(features), chunk):
         moments.update(features[start : start + chunk])

@@ -94,7 +94,9 @@ def test_80k_points_make_a_small_webgl_page_that_renders(big, tmp_path):
     head, tag, tail = page.read_text().rpartition("</body>")
     probe = tmp_path / "probe.html"
     probe.write_text(head + PROBE + tag + tail)
-    dom = _run_chromium(binary, tmp_path / "profile", "--virtual-time-budget=60000", "--dump-dom", probe.as_uri())
+    dom = _run_chromium(
+        binary, tmp_path / "profile", "--virtual-time-budget=60000", "--dump-dom", probe.as_uri()
+    )
     match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
     assert match, f"the probe did not report; chromium stderr: {dom.stderr[-2000:]}"
     info = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -110,12 +112,25 @@ def test_small_explorers_are_unchanged(tmp_path):
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
     df = pd.DataFrame(
-        {"image_id": ["a", "b", "c"], "path": ["a.jpg"] * 3, "culture": ["x", "y", "x"], "artist": "p",
-         "title": "t", "date": "", "source": "", "license": "", "split": "", "sha256": ["1" * 64, "2" * 64, "3" * 64],
-         "width": 40, "height": 40}
+        {
+            "image_id": ["a", "b", "c"],
+            "path": ["a.jpg"] * 3,
+            "culture": ["x", "y", "x"],
+            "artist": "p",
+            "title": "t",
+            "date": "",
+            "source": "",
+            "license": "",
+            "split": "",
+            "sha256": ["1" * 64, "2" * 64, "3" * 64],
+            "width": 40,
+            "height": 40,
+        }
     )
     layout = ex.from_corpus(Corpus(df, tmp_path), {"pca": rng.normal(size=(3, 2))}, thumb_size=16)
     plot = layout.children[1]
     assert plot.output_backend == "canvas"
     source = next(r.data_source for r in plot.renderers if r.data_source.name == "points:x")
-    assert isinstance(source.data["x"], list) and all(t.startswith("data:image/jpeg") for t in source.data["thumb"])
+    assert isinstance(source.data["x"], list) and all(
+        t.startswith("data:image/jpeg") for t in source.data["thumb"]
+    )
