@@ -634,7 +634,9 @@ def test_evaluate_negative_controls_rate_badly_and_paired_differences(toy):
         assert t.loc[(control, "fid"), "n_generated"] == 8
         # paired rows exist for the controls too (whether a control beats doing nothing is a property of the
         # feature network: with this colour-pooling fake, grey noise is nearer the red target than blue sources)
-        assert t.loc[(control, "fid_minus_identity"), "value"] > t.loc[("fake", "fid_minus_identity"), "value"]
+        assert (
+            t.loc[(control, "fid_minus_identity"), "value"] > t.loc[("fake", "fid_minus_identity"), "value"]
+        )
     diff = t.loc[("fake", "fid_minus_identity")]
     separate = t.loc[("fake", "fid"), "value"] - t.loc[("identity", "fid"), "value"]
     assert diff["value"] == pytest.approx(separate, rel=1e-6)

@@ -259,3 +259,32 @@ def test_cultures_required_for_training_and_unknown_preset():
         make_config("smoke", source="a", target="a").validate()
     with pytest.raises(ValueError, match="unknown preset 'gpu'"):
         make_config("gpu")
+
+
+def _nyquist_share(y: torch.Tensor) -> float:
+    """Share of an image's (mean-removed) spectral energy on the Nyquist row and column: a checkerboard."""
+    power = torch.fft.fft2(y - y.mean((-2, -1), keepdim=True)).abs() ** 2
+    h, w = y.shape[-2:]
+    return float((power[..., h // 2, :].sum() + power[..., :, w // 2].sum()) / power.sum())
+
+
+def test_resize_upsampling_prints_no_checkerboard_where_transposed_convolutions_do():
+    torch.manual_seed(0)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 64, 64), 9, 1, 4, count_include_pad=False)
+    shares = {}
+    for kind in ("transpose", "resize"):
+        values = []
+        for seed in range(3):
+            torch.manual_seed(seed)
+            generator = ResnetGenerator(8, 2, upsample=kind)
+            with torch.no_grad():
+                values.append(_nyquist_share(generator(smooth)))
+        shares[kind] = max(values) if kind == "resize" else min(values)
+    assert shares["transpose"] > 0.2  # untrained transposed convolutions: a strong 2-px pattern
+    assert shares["resize"] < 0.01
+    # same encoder: the PatchNCE layer indices do not depend on the decoder
+    a, b = ResnetGenerator(8, 2, upsample="transpose"), ResnetGenerator(8, 2, upsample="resize")
+    assert [type(m) for m in a.model[:12]] == [type(m) for m in b.model[:12]]
+    assert a.layer_index("res2") == b.layer_index("res2")
+    with pytest.raises(ValueError, match="unknown upsampling"):
+        ResnetGenerator(8, 2, upsample="pixelshuffle")

@@ -123,7 +123,7 @@ def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = 
             )
         state, path = load_checkpoint(run_dir, checkpoint)
         weights, name, step = state["models"][model.generators[direction]], path.name, int(state["step"])
-    generator = ResnetGenerator(config.ngf, config.n_blocks)
+    generator = ResnetGenerator(config.ngf, config.n_blocks, upsample=config.upsample)
     generator.load_state_dict(weights)
     generator.requires_grad_(False)
     generator.checkpoint_name, generator.checkpoint_step = name, step

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import configs
 from .losses import GAN_MODES
+from .networks import UPSAMPLING
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # PatchNCE layers of the ResNet generator (see networks.ResnetGenerator.layer_index): the padded input, the
@@ -44,6 +45,9 @@ class TrainConfig:
     ndf: int = 64
     n_blocks: int = 9
     d_layers: int = 3
+    # generator decoder: "transpose" (the paper's transposed convolutions) or "resize" (bilinear x2 + 3x3
+    # convolution: no checkerboard artefacts, as CUT's anti-aliased upsampling intends)
+    upsample: str = "transpose"
     # losses (lambda_identity is a multiple of lambda_cycle, as in the paper: 0.5 -> 0.5 * 10)
     gan_mode: str = "lsgan"
     lambda_cycle: float = 10.0
@@ -122,6 +126,8 @@ class TrainConfig:
             problems.append(f"method must be one of {', '.join(TRANSLATORS)}, got {self.method!r}")
         else:
             problems += TRANSLATORS[self.method].check_config(self)
+        if self.upsample not in UPSAMPLING:
+            problems.append(f"upsample must be one of {', '.join(UPSAMPLING)}, got {self.upsample!r}")
         if self.gan_mode not in GAN_MODES:
             problems.append(f"gan_mode must be one of {', '.join(GAN_MODES)}, got {self.gan_mode!r}")
         for name in ("ngf", "ndf", "d_layers", "batch_size", "log_every", "sample_every", "checkpoint_every"):

@@ -74,18 +74,51 @@ def generator_layer_index(name: str, n_blocks: int) -> int:
     )
 
 
+UPSAMPLING = ("transpose", "resize")
+
+
+class ResizeConv(nn.Module):
+    """x2 bilinear upsampling, then a reflection-padded 3x3 convolution (Odena et al. 2016).
+
+    A stride-2 transposed convolution overlaps its kernel unevenly, which prints a checkerboard into the
+    output until training has learned to cancel it; resize-then-convolve has no such pattern from the start.
+    CUT's reference generator avoids the same artefact with its anti-aliased (blurred) upsampling.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(self.up(x)))
+
+
+def _upsampling(kind: str, in_channels: int, out_channels: int) -> nn.Module:
+    if kind == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1)
+    if kind == "resize":
+        return ResizeConv(in_channels, out_channels)
+    raise ValueError(f"unknown upsampling {kind!r}; choose one of {', '.join(UPSAMPLING)}")
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, d(2 ngf), d(4 ngf), n_blocks x R(4 ngf), u(2 ngf), u(ngf), c7s1-3 + tanh.
 
     `n_blocks=9` is the paper's 256 px generator (about 11.4 M parameters at ngf=64), 6 blocks its 128 px one.
-    The spatial size must be a multiple of 4 (two stride-2 downsamplings).
+    The spatial size must be a multiple of 4 (two stride-2 downsamplings). `upsample` picks the decoder's
+    u-layers: "transpose" (the paper's stride-2 transposed convolutions) or "resize" (`ResizeConv`); the
+    encoder, hence every `layer_index`, is the same for both.
     """
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, channels: int = 3) -> None:
+    def __init__(
+        self, ngf: int = 64, n_blocks: int = 9, channels: int = 3, upsample: str = "transpose"
+    ) -> None:
         super().__init__()
         if ngf < 1 or n_blocks < 0:
             raise ValueError(f"ngf must be >= 1 and n_blocks >= 0, got ngf={ngf}, n_blocks={n_blocks}")
-        self.ngf, self.n_blocks = ngf, n_blocks
+        self.ngf, self.n_blocks, self.upsample = ngf, n_blocks, upsample
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(channels, ngf, 7),
@@ -103,7 +136,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(width) for _ in range(n_blocks)]
         for _ in range(2):  # upsampling
             layers += [
-                nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1),
+                _upsampling(upsample, width, width // 2),
                 _norm(width // 2),
                 nn.ReLU(inplace=True),
             ]

@@ -74,7 +74,7 @@ class Translator:
         return {}
 
     def new_generator(self) -> ResnetGenerator:
-        return ResnetGenerator(self.config.ngf, self.config.n_blocks)
+        return ResnetGenerator(self.config.ngf, self.config.n_blocks, upsample=self.config.upsample)
 
     def new_discriminator(self) -> PatchDiscriminator:
         return PatchDiscriminator(self.config.ndf, self.config.d_layers)
