@@ -30,11 +30,22 @@ def repository_root() -> Path | None:
     return root if (root / "pyproject.toml").exists() and (root / "notebooks").is_dir() else None
 
 
+RESULTS_ENV = "CULTURALSTYLE_RESULTS"
+
+
 def default_results_dir() -> Path:
-    """Where a notebook run without `results_dir` writes: `<repository>/results/notebooks/<timestamp>`
-    (git-ignored), or `./results/notebooks/<timestamp>` outside a checkout."""
-    root = repository_root()
-    return (root if root is not None else Path.cwd()) / "results" / "notebooks" / runs.timestamp()
+    """Where a notebook run without `results_dir` writes: `$CULTURALSTYLE_RESULTS/notebooks/<timestamp>`
+    when set, else `<repository>/results/notebooks/<timestamp>` (git-ignored), or `./results/...` outside
+    a checkout. A notebook opened in JupyterLab runs in `notebooks/`, and its outputs still land in the
+    repository's `results/`, not in `notebooks/results/`."""
+    import os
+
+    if os.environ.get(RESULTS_ENV):
+        base = Path(os.environ[RESULTS_ENV])
+    else:
+        root = repository_root()
+        base = (root if root is not None else Path.cwd()) / "results"
+    return base / "notebooks" / runs.timestamp()
 
 
 def profile_caveat(profile: str | None, corpus: str | Path | None = None) -> str:

@@ -262,7 +262,9 @@ def mean_gram_heatmap(
         raise ValueError(f"mean Gram table lacks column(s) {sorted(needed - set(table.columns))}")
     table = table.assign(pair=table["culture_a"] + " – " + table["culture_b"])
     scale = table[value] / table["distance"] if value != "distance" and "distance" in table else 1.0
-    table = table.assign(_low=table.get("ci_low", np.nan) * scale, _high=table.get("ci_high", np.nan) * scale)
+    table = table.assign(
+        shown_low=table.get("ci_low", np.nan) * scale, shown_high=table.get("ci_high", np.nan) * scale
+    )
     layers = list(dict.fromkeys(table["layer"]))
     pairs = list(dict.fromkeys(table["pair"]))
     grid = table.pivot_table(index="pair", columns="layer", values=value).reindex(index=pairs, columns=layers)
@@ -279,8 +281,8 @@ def mean_gram_heatmap(
         i, j = pairs.index(row.pair), layers.index(row.layer)
         v = getattr(row, value)
         text = f"{v:.2f}"
-        if np.isfinite(row._low) and np.isfinite(row._high):
-            text += f"\n[{row._low:.2f}, {row._high:.2f}]"
+        if np.isfinite(row.shown_low) and np.isfinite(row.shown_high):
+            text += f"\n[{row.shown_low:.2f}, {row.shown_high:.2f}]"
         ax.text(
             j, i, text, ha="center", va="center", fontsize=7, color="black" if v > 0.6 * high else "white"
         )

@@ -197,10 +197,12 @@ def write_index(
 ) -> tuple[Path, Path]:
     """Write `index.md`, `index.html` (and `gallery.html` when there are translation images).
 
-    `caveat` defaults to the profile's (`study.profile_caveat`, with the corpus the run used); `featured`
+    `caveat` defaults to the reproduction's (its profile file's `caveat`), else `profile_caveat`; `featured`
     names figures (paths relative to the results folder) to show first, before the notebooks' own picks.
     """
     out = result.out_dir
+    if caveat is None:
+        caveat = result.caveat
     if caveat is None:
         from .notebook_outputs import profile_caveat
 
@@ -265,7 +267,7 @@ def write_index(
             md += [intro, ""]
         md.append(f"Status: **{status}** ({counts}).")
         css = " class='failed'" if nb.status == "failed" else ""
-        open_attr = " open" if nb.status == "failed" else ""
+        open_attr = " open"  # figures visible on arrival; a click folds a notebook away
         parts.append(
             f"<details id='{html.escape(nb.name)}'{open_attr}><summary>{html.escape(nb_title)} "
             f"<span class='note'>· {html.escape(status)} · {counts}</span></summary>"

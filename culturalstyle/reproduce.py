@@ -115,6 +115,7 @@ class Reproduction:
     profile: str
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
+    caveat: str | None = None  # what a reader must know before any number (the profile's `caveat`)
 
     @property
     def ok(self) -> bool:
@@ -396,7 +397,13 @@ def reproduce(
         ),
     )
 
-    result = Reproduction(out_dir=out_dir, profile=profile)
+    caveat = next((layer["caveat"] for layer in reversed(layers) if layer.get("caveat")), "")
+    caveat = " ".join(str(caveat).split())
+    if merged["parameters"].get("corpus") is None:
+        from .notebook_outputs import SAMPLE_CAVEAT
+
+        caveat = f"{caveat} {SAMPLE_CAVEAT}".strip()
+    result = Reproduction(out_dir=out_dir, profile=profile, caveat=caveat)
     failure: NotebookFailed | None = None
     for index, notebook in enumerate(selected, 1):
         params = dict(resolved[notebook.stem])
