@@ -569,8 +569,8 @@ display(summary)
 if tensorboard.is_dir():
     command = f"tensorboard --logdir {tensorboard}"
     out.file("tensorboard.txt").write_text(
-        f"TensorBoard log of the translator run (losses and sample grids per step):\n{command}\n"
-        "then open http://localhost:6006 (pip install tensorboard if it is missing)\n"
+        f"TensorBoard log of the translator run (losses and sample grids per step):\\n{command}\\n"
+        "then open http://localhost:6006 (pip install tensorboard if it is missing)\\n"
     )
     print("TensorBoard:", command)
 """
