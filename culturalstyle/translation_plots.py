@@ -110,8 +110,8 @@ def metric_intervals(
         ax.set_xlabel(f"{label}\n({better})" if better else label, fontsize=8)
         ax.set_title(f"{metric.upper()} · 95% CI", fontsize=10)
         ax.grid(axis="x", color="0.9")
-        ax.set_xlim(left=min(0.0, float(np.nanmin(lows)) if np.isfinite(lows).any() else 0.0))
-        ax.set_xlim(right=ax.get_xlim()[1] + 0.12 * span)
+        lowest = min(0.0, float(np.nanmin(lows)) if np.isfinite(lows).any() else 0.0)
+        ax.set_xlim(lowest - 0.03 * span, ax.get_xlim()[1] + 0.12 * span)  # room for a dot at 0 and labels
     labels = []
     for key in rows:
         if key is None:
@@ -239,10 +239,9 @@ def translations_in_space(
     methods = np.asarray(methods).astype(str)
     if not (len(translated) == len(methods) == len(source_coords)):
         raise ValueError("translated, methods and source_coords need one row per translation")
-    fig = style_scatter(
-        coords, cultures, title=f"{title} ({len(translated)} translations)", axis_labels=axis_labels
-    )
+    fig = style_scatter(coords, cultures, title=title, axis_labels=axis_labels)
     ax = fig.axes[0]
+    ax.set_title(f"{title}\n({len(coords)} artworks, {len(translated)} translations)")
     for start, end in zip(source_coords, translated):
         ax.annotate("", end, start, arrowprops={"arrowstyle": "->", "color": "0.4", "lw": 0.5, "alpha": 0.5})
     for method in sorted(set(methods), key=_method_order):

@@ -215,7 +215,8 @@ for name, table in summary.items():
 counts = summary["cultures"].set_index("culture")
 split_columns = [c for c in counts.columns if c.startswith("n_") and c not in ("n_images", "n_artists")]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-counts[split_columns].plot.bar(stacked=True, ax=axes[0])
+counts[split_columns].rename(columns=lambda c: c.removeprefix("n_")).plot.bar(stacked=True, ax=axes[0], rot=20)
+axes[0].legend(title="split")
 axes[0].set_ylabel("images")
 axes[0].set_title(f"Images per culture and split (n={len(corp)})")
 artists = summary["artists"]
@@ -874,7 +875,7 @@ position = {i: k for k, i in enumerate(corp.df["image_id"])}
 starts = space.coords[main_map][[position[s] for s in translated["source_image_id"]]]
 fig = translation_plots.translations_in_space(
     space.coords[main_map], cul, tcoords[main_map], translated["method"], starts,
-    title=f"Real art (n={len(corp)}) and translations, arrows source → translation", axis_labels=("PC 1", "PC 2"))
+    title="Real art and translations (arrows: source → translation)", axis_labels=("PC 1", "PC 2"))
 out.figure(fig, "translations_in_style_space", featured=True, caption="First two principal components of the Gram "
            "style space of real art (dots, coloured by culture, 2-sigma ellipses) with every translation (one marker "
            "and colour per method) and an arrow from its source image; the placement table gives the distances in "
