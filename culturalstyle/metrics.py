@@ -973,7 +973,7 @@ def evaluate(
 
     # -- negative controls: images any honest metric must rate badly ----------------------------------------
     controls: list[tuple[str, Corpus, np.ndarray]] = []
-    if config.negative_controls:
+    if config.negative_controls and sources is not None:  # controls stand in for sources' translations
         from .controls import KINDS, ROLE, negative_control
 
         for kind in KINDS:
@@ -991,7 +991,7 @@ def evaluate(
             controls.append((kind, images, feats))
 
     # -- paired differences to doing nothing (same source images, same reference resamples) ------------------
-    if config.baselines and config.paired_bootstrap > 0:
+    if config.baselines and config.paired_bootstrap > 0 and sources is not None:
         from .paired import fid_difference, kid_difference
 
         compared = [(method, run, TRANSLATION, generated)]
