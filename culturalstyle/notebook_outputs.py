@@ -183,6 +183,15 @@ class Outputs:
             self.weights[name] = weights.sha256(name)
         return {name: self.weights[name] for name in names}
 
+    def uses_backbones(self, spaces: Mapping[str, Any]) -> dict[str, str]:
+        """Record the networks of embedded backbones (`representations.embed_backbones` results, whose
+        `record` names the weights and their sha256); network-free backbones add nothing."""
+        for space in spaces.values():
+            record = getattr(space, "record", {}) or {}
+            if record.get("weights_sha256"):
+                self.weights[str(record.get("weights") or record.get("backbone"))] = record["weights_sha256"]
+        return dict(self.weights)
+
     def uses_file(self, name: str, path: str | Path, *, weights: bool = False) -> str:
         """Record the sha256 of any other input file (a translator checkpoint: `weights=True`)."""
         from .cache import sha256_file

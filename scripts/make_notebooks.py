@@ -440,6 +440,7 @@ on the same held-out predictions (paired artist bootstrap, Holm-adjusted; McNema
                 """
 spaces = representations.embed_backbones(corp, backbones, size=image_size, batch_size=batch_size, layers=layers,
                                          seed=seed)
+out.uses_backbones(spaces)
 for name, s in spaces.items():
     print(f"{name}: {s.record['dim']} dims, weights {s.record['weights']} "
           f"({s.record['network_images']} images computed, {s.record['cache_hits']} from the cache)")

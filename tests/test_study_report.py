@@ -219,3 +219,19 @@ def test_evaluate_translator_computes_baselines_once_per_direction_and_size(tmp_
     calls.clear()  # each method at its own size (32 vs 128 px): the baselines differ, so both get them
     study.evaluate_translator(corpus, tmp_path, tmp_path / "out2", directions=("A2B",), baselines=("adain",))
     assert calls == [("cyclegan", "ukiyo_e", "renaissance", True), ("adain", "ukiyo_e", "renaissance", True)]
+
+
+def test_outputs_record_the_networks_of_embedded_backbones(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    out = study.Outputs(tmp_path, "9_backbones")
+    spaces = {
+        "vgg19-gram": SimpleNamespace(record={"weights": "vgg19-gatys", "weights_sha256": "a" * 64}),
+        "inception-pool": SimpleNamespace(record={"weights": "inception-fid", "weights_sha256": "b" * 64}),
+        "colour-texture": SimpleNamespace(record={"weights": "", "weights_sha256": ""}),
+    }
+    out.uses_backbones(spaces)
+    assert json.loads(out.record({}).read_text())["weights"] == {
+        "vgg19-gatys": "a" * 64,
+        "inception-fid": "b" * 64,
+    }
