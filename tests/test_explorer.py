@@ -176,6 +176,8 @@ def test_saved_html_is_standalone_and_never_overwritten(small: dict, tmp_path: P
 
 # ------------------------------------------------------------------------------------------ Chromium
 
+_chromium, _run_chromium = browser.chromium, browser.run  # the names other explorer tests import
+
 # Waits for BokehJS, then reports the plot's size, the legend, the markers drawn, what the selector's
 # CustomJS does, and how many hover cards a pointer over `STACK` overlapping points opens.
 PROBE = """
