@@ -2,8 +2,12 @@
 
 One scatter per culture (toggled from the legend), a hover card with thumbnail, artist, title and date, a
 selector that switches between embeddings (e.g. per layer, PCA vs t-SNE) entirely in the browser, and
-translated images drawn as their own layer with a line back to each translation's source image.
+translated images drawn as their own layers, one marker and colour per method (`palette.method_style`, the
+same as in the figures), with a line back to each translation's source image. A translation's hover card
+says what it is (method, direction) and which work it was made from; it never shows the source's artist
+and date as its own. Where points overlap, the hover card lists at most `max_tooltips` of them per layer.
 
+The plot fills its window (`sizing_mode="stretch_both"`, with a minimum size for JupyterLab's output area).
 The same figure shows inside JupyterLab (`show_explorer`) and saves as one standalone HTML file
 (`save_explorer`) with BokehJS and every thumbnail embedded, so it opens offline without a server or a CDN.
 """
@@ -26,28 +30,29 @@ if TYPE_CHECKING:
 
     from .corpus import Corpus
 
+from .palette import culture_colour, method_style
+
 META_COLUMNS = ("image_id", "culture", "artist", "title", "date")
 # Above this many points the scatter is drawn with WebGL and coordinates travel as binary float32 arrays
 # (an 80k-point WikiArt explorer stays responsive and its page small); below it nothing changes.
 LARGE = 5000
-PALETTE = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-)
+MAX_TOOLTIPS = 3  # hover cards per layer where points overlap
+# The standalone page gives the layout the whole window (bokeh's root element has no height of its own).
+FULL_WINDOW_CSS = "<style>html,body{height:100%;margin:0}</style>"
 TOOLTIP = """
 <div style="max-width:240px">
   <img src="@thumb" style="max-width:120px;max-height:120px;display:block;margin-bottom:4px" alt="">
   <div><b>@title</b></div>
   <div>@artist, @date</div>
-  <div><i>@culture</i> @note</div>
+  <div><i>@culture</i></div>
+</div>
+"""
+TRANSLATION_TOOLTIP = """
+<div style="max-width:260px">
+  <img src="@thumb" style="max-width:120px;max-height:120px;display:block;margin-bottom:4px" alt="">
+  <div><b>@method translation</b>, @direction</div>
+  <div>made from: @source_title</div>
+  <div>@source_artist, @source_date (@source_image_id)</div>
 </div>
 """
 SWITCH_JS = """
@@ -135,10 +140,11 @@ def build_explorer(
     translation_coords: Mapping[str, np.ndarray] | None = None,
     translation_thumbnails: Sequence[str] | None = None,
     title: str = "Style space",
-    width: int = 900,
-    height: int = 650,
+    min_width: int = 600,
+    min_height: int = 450,
+    max_tooltips: int = MAX_TOOLTIPS,
 ) -> LayoutDOM:
-    """The explorer layout: embedding selector above a scatter of `points` (and optional translations).
+    """The explorer layout: embedding selector above a window-filling scatter of `points` (and translations).
 
     `points` has one row per real image (`image_id`, `culture`, optional `artist`, `title`, `date`);
     `coords` maps an embedding name (shown in the selector) to an (N, 2) array aligned with `points`.
@@ -159,6 +165,8 @@ def build_explorer(
     meta = _metadata(points, "points")
     if not coords:
         raise ExplorerError("coords is empty: give at least one embedding")
+    if max_tooltips < 1:
+        raise ExplorerError(f"max_tooltips must be at least 1, got {max_tooltips}")
     coords = _check_coords(coords, len(meta), "points")
     names = list(coords)
     thumbs = list(thumbnails) if thumbnails is not None else [""] * len(meta)
@@ -166,31 +174,31 @@ def build_explorer(
         raise ExplorerError(f"{len(thumbs)} thumbnails for {len(meta)} points")
 
     cultures = sorted(meta["culture"].unique())
-    colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(cultures)}
     n_translated = 0 if translations is None else len(translations)
     prefix = f"{title} (N = {len(meta)} artworks" + (
         f", {n_translated} translations)" if n_translated else ")"
     )
     plot = figure(
-        width=width,
-        height=height,
+        sizing_mode="stretch_both",
+        min_width=min_width,
+        min_height=min_height,
         title=f"{prefix} — {names[0]}",
         tools="pan,wheel_zoom,box_zoom,reset,save",
         active_scroll="wheel_zoom",
         x_axis_label="dimension 1",
         y_axis_label="dimension 2",
         output_backend="webgl" if len(meta) > LARGE else "canvas",
+        name="style-plot",
     )
-    hover_renderers, sources, items = [], [], []
+    point_renderers, translation_renderers, sources, items = [], [], [], []
     for culture in cultures:
         rows = np.flatnonzero(meta["culture"].to_numpy() == culture)
         data = _columns(meta, rows, coords, thumbs)
-        data["note"] = [""] * len(rows)
         source = ColumnDataSource(data, name=f"points:{culture}")
         renderer = plot.scatter(
-            "x", "y", source=source, size=9, color=colours[culture], alpha=0.75, line_color="white"
+            "x", "y", source=source, size=9, color=culture_colour(culture), alpha=0.75, line_color="white"
         )
-        hover_renderers.append(renderer)
+        point_renderers.append(renderer)
         sources.append(source)
         items.append(LegendItem(label=f"{culture} (n={len(rows)})", renderers=[renderer]))
 
@@ -212,7 +220,11 @@ def build_explorer(
         tthumbs = list(translation_thumbnails) if translation_thumbnails is not None else [""] * len(tmeta)
         if len(tthumbs) != len(tmeta):
             raise ExplorerError(f"{len(tthumbs)} translation thumbnails for {len(tmeta)} translations")
-        method = translations["method"].astype(str).to_numpy() if "method" in translations else None
+        tmeta["method"] = (
+            translations["method"].fillna("translation").astype(str).to_numpy()
+            if "method" in translations
+            else "translation"
+        )
         position = {image_id: i for i, image_id in enumerate(meta["image_id"])}
         src_rows = np.array([position[s] for s in tmeta["source_image_id"]])
         for k, name in enumerate(names):
@@ -220,28 +232,37 @@ def build_explorer(
             link_data[f"y0_{k}"] = coords[name][src_rows, 1].tolist()
             link_data[f"x1_{k}"] = tcoords[name][:, 0].tolist()
             link_data[f"y1_{k}"] = tcoords[name][:, 1].tolist()
-        for target in sorted(tmeta["culture"].unique()):
-            rows = np.flatnonzero(tmeta["culture"].to_numpy() == target)
+        groups = tmeta.groupby(["method", "culture"], sort=True).indices
+        for (method, target), rows in groups.items():
+            rows = np.sort(rows)
             data = _columns(tmeta, rows, tcoords, tthumbs)
-            data["note"] = [
-                f"translated from {tmeta['source_image_id'][i]}"
-                + (f" by {method[i]}" if method is not None else "")
-                for i in rows
-            ]
-            source = ColumnDataSource(data, name=f"translations:{target}")
+            # A translation is not the work it was made from: its card names method and direction, and gives
+            # the source's title, artist and date as the source's.
+            src = src_rows[rows]
+            data["method"] = [method] * len(rows)
+            data["direction"] = [f"{meta['culture'].iat[i]} → {target}" for i in src]
+            data["source_image_id"] = tmeta["source_image_id"].to_numpy()[rows].tolist()
+            for key in ("title", "artist", "date"):
+                data[f"source_{key}"] = meta[key].to_numpy()[src].tolist()
+                data[key] = [""] * len(rows)
+            data["title"] = [f"{method} translation" for _ in rows]
+            style = method_style(method)
+            source = ColumnDataSource(data, name=f"translations:{method}:{target}")
             renderer = plot.scatter(
                 "x",
                 "y",
                 source=source,
-                marker="triangle",
-                size=11,
-                fill_color=colours.get(target, "#333333"),
-                line_color="black",
+                marker=style.bokeh_marker,
+                size=12,
+                fill_color=style.colour,
+                line_color="#222222",
+                line_width=0.8,
                 alpha=0.9,
+                name=f"translations:{method}:{target}",
             )
-            hover_renderers.append(renderer)
+            translation_renderers.append(renderer)
             sources.append(source)
-            items.append(LegendItem(label=f"translated → {target} (n={len(rows)})", renderers=[renderer]))
+            items.append(LegendItem(label=f"{method} → {target} (n={len(rows)})", renderers=[renderer]))
     for p in ("x0", "y0", "x1", "y1"):
         link_data[p] = link_data[f"{p}_0"]
     links = ColumnDataSource(link_data, name="links")
@@ -251,7 +272,18 @@ def build_explorer(
         )
         items.append(LegendItem(label="translation → source", renderers=[segments]))
 
-    plot.add_tools(HoverTool(renderers=hover_renderers, tooltips=TOOLTIP))
+    plot.add_tools(
+        HoverTool(renderers=point_renderers, tooltips=TOOLTIP, limit=max_tooltips, name="hover-points")
+    )
+    if translation_renderers:
+        plot.add_tools(
+            HoverTool(
+                renderers=translation_renderers,
+                tooltips=TRANSLATION_TOOLTIP,
+                limit=max_tooltips,
+                name="hover-translations",
+            )
+        )
     plot.toolbar.logo = None
     legend = Legend(items=items, click_policy="hide", title="click to hide")
     plot.add_layout(legend, "right")
@@ -271,7 +303,7 @@ def build_explorer(
             code=SWITCH_JS,
         ),
     )
-    return column(select, plot)
+    return column(select, plot, sizing_mode="stretch_both", name="explorer")
 
 
 def from_corpus(
@@ -341,6 +373,7 @@ def explorer_html(layout: LayoutDOM, title: str = "culturalstyle style-space exp
     from bokeh.resources import INLINE
 
     page = file_html(_detach(layout), resources=INLINE, title=title)
+    page = page.replace("</head>", FULL_WINDOW_CSS + "</head>", 1)
     _detach(layout)  # file_html leaves the models in its temporary document; free them for show_explorer
     return page
 

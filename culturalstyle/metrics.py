@@ -700,6 +700,94 @@ def load_translations(translations: Any) -> Corpus:
     return corpus
 
 
+def folder_translations(
+    folder: str | os.PathLike,
+    *,
+    target: str,
+    source: str | None = None,
+    source_images: str | os.PathLike | None = None,
+    method: str | None = None,
+) -> Corpus:
+    """A translations Corpus for a plain folder of images made by another program (no manifest).
+
+    Every image directly in `folder` is a translation to `target`. With `source_images`, each translation
+    is paired with the source image of the same file stem (`a.png` with `a.jpg`) for LPIPS and the identity
+    baseline; a translation without a source, or a stem that two source files share, is an error naming
+    the files. Without it, only the metrics that need no source (FID, KID, attribution) are computed.
+    """
+    from PIL import Image
+
+    from .cache import sha256_file
+    from .corpus import COLUMNS, Corpus
+
+    folder = Path(folder)
+    files = image_paths(folder)
+    pairs: dict[str, Path] = {}
+    if source_images is not None:
+        by_stem: dict[str, list[Path]] = {}
+        for path in image_paths(source_images):
+            by_stem.setdefault(path.stem, []).append(path)
+        shared = {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+        if shared:
+            stem, paths = next(iter(shared.items()))
+            raise ValueError(
+                f"{source_images}: {len(shared)} file stem(s) name several source images, e.g. "
+                f"{', '.join(p.name for p in paths)}; pairing by file name needs one source per stem"
+            )
+        unmatched = [p.name for p in files if p.stem not in by_stem]
+        if unmatched:
+            raise ValueError(
+                f"{len(unmatched)} translation(s) in {folder} have no source image of the same name in "
+                f"{source_images}: {', '.join(unmatched[:5])}"
+            )
+        pairs = {p.stem: by_stem[p.stem][0].resolve() for p in files}
+    rows = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                width, height = img.size
+        except Exception as error:  # noqa: BLE001 - any unreadable file is named, not a traceback
+            raise ValueError(f"{path}: not a readable image ({error})") from error
+        row = {c: "" for c in COLUMNS}
+        row.update(
+            image_id=f"{folder.name}/{path.name}",
+            path=path.name,
+            culture=target,
+            source=f"folder:{folder.resolve()}",
+            sha256=sha256_file(path),
+            width=width,
+            height=height,
+            method=method or folder.name,
+            run=str(folder.resolve()),
+            source_culture=source or "",
+        )
+        if pairs:
+            row["source_path"] = str(pairs[path.stem])
+        rows.append(row)
+    return Corpus(pd.DataFrame(rows), folder)
+
+
+def _path_sources(translations: Corpus, source: str | None) -> pd.DataFrame:
+    """Source rows of translations paired by file (`source_path`), shaped like corpus rows (absolute paths)."""
+    from .cache import sha256_file
+    from .corpus import COLUMNS
+
+    recorded = _column(translations.df, "source_culture")
+    rows = []
+    for path, culture in zip(translations.df["source_path"].astype(str), recorded):
+        row = {c: "" for c in COLUMNS}
+        row.update(
+            image_id=f"source:{Path(path).name}",
+            path=path,
+            culture=source or culture or "source",
+            sha256=sha256_file(path),
+            width=0,
+            height=0,
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _column(df: pd.DataFrame, name: str, default: str = "") -> pd.Series:
     if name in df.columns:
         return df[name].fillna(default).astype(str)
@@ -794,8 +882,15 @@ def evaluate(
     trans = load_translations(translations)
     if target not in corpus.cultures:
         raise ValueError(f"target culture {target!r} is not in the corpus (cultures: {corpus.cultures})")
-    sources = _source_rows(trans, corpus)
-    if source is None:
+    # Sources: corpus rows by source_image_id (translations made by this toolkit), files paired by name
+    # (`folder_translations(..., source_images=...)`), or none (a plain folder: no LPIPS/identity rows).
+    if (_column(trans.df, "source_image_id") != "").any():
+        sources = _source_rows(trans, corpus)  # refuses translations of which only some have a source
+    elif "source_path" in trans.df and (_column(trans.df, "source_path") != "").all():
+        sources = _path_sources(trans, source)
+    else:
+        sources = None
+    if source is None and sources is not None:
         source = sources["culture"].mode().iloc[0]
     trans_paths = trans.paths()
     size = config.size or translation_size(trans_paths)
@@ -826,18 +921,19 @@ def evaluate(
     # -- the translations ------------------------------------------------------------------------------------
     label = {"method": method, "run": run, "role": TRANSLATION}
     fid = fid_kid(generated, idx_g, **label)
-    source_paths = [corpus.abspath(row) for _, row in sources.iterrows()]
-    distances = lpips_distances(
-        list(zip(source_paths, trans_paths)), net=lpips_net, size=config.lpips_size, device=device
-    )
-    lp = mean_with_ci(distances, idx_g, "mean over source/translation pairs; 95% percentile bootstrap")
-    lp.n_reference = len(set(sources["image_id"]))  # the source images the translations are compared with
-    lpips_name, lpips_sha = _lpips_identity(lpips_net)
-    rows.append(_rows_for("lpips", lp, network=lpips_name, weights_sha=lpips_sha, **label))
-    rows.append(_artfid_row(fid, lp, net_name, lpips_name, fid_sha, lpips_sha, label))
+    if sources is not None:
+        source_paths = [corpus.abspath(row) for _, row in sources.iterrows()]
+        distances = lpips_distances(
+            list(zip(source_paths, trans_paths)), net=lpips_net, size=config.lpips_size, device=device
+        )
+        lp = mean_with_ci(distances, idx_g, "mean over source/translation pairs; 95% percentile bootstrap")
+        lp.n_reference = len(set(sources["image_id"]))  # the source images the translations are compared with
+        lpips_name, lpips_sha = _lpips_identity(lpips_net)
+        rows.append(_rows_for("lpips", lp, network=lpips_name, weights_sha=lpips_sha, **label))
+        rows.append(_artfid_row(fid, lp, net_name, lpips_name, fid_sha, lpips_sha, label))
 
     # -- baselines -------------------------------------------------------------------------------------------
-    if config.baselines:
+    if config.baselines and sources is not None:
         label = {"method": IDENTITY, "run": "", "role": "baseline"}
         source_corpus = Corpus(sources.drop_duplicates("image_id"), corpus.root)
         source_stats = reference_stats(source_corpus, size=size, extractor=extractor)
@@ -850,6 +946,7 @@ def evaluate(
         rows.append(_rows_for("lpips", zero, network=lpips_name, weights_sha=lpips_sha, **label))
         rows.append(_artfid_row(fid_id, zero, net_name, lpips_name, fid_sha, lpips_sha, label))
 
+    if config.baselines:
         other = "train" if config.split != "train" else "test"
         floor_corpus = corpus.filter(culture=target, split=other)
         if len(floor_corpus) >= KID_MIN_IMAGES:
@@ -876,7 +973,7 @@ def evaluate(
 
     # -- negative controls: images any honest metric must rate badly ----------------------------------------
     controls: list[tuple[str, Corpus, np.ndarray]] = []
-    if config.negative_controls:
+    if config.negative_controls and sources is not None:  # controls stand in for sources' translations
         from .controls import KINDS, ROLE, negative_control
 
         for kind in KINDS:
@@ -894,7 +991,7 @@ def evaluate(
             controls.append((kind, images, feats))
 
     # -- paired differences to doing nothing (same source images, same reference resamples) ------------------
-    if config.baselines and config.paired_bootstrap > 0:
+    if config.baselines and config.paired_bootstrap > 0 and sources is not None:
         from .paired import fid_difference, kid_difference
 
         compared = [(method, run, TRANSLATION, generated)]
@@ -915,7 +1012,12 @@ def evaluate(
                 )
 
     # -- culture attribution ---------------------------------------------------------------------------------
-    if config.attribution:
+    if config.attribution and source is None:
+        warnings.warn(
+            "no culture attribution: the source culture is unknown (give source=... for a plain folder)",
+            stacklevel=2,
+        )
+    elif config.attribution:
         rows.extend(
             attribution_rows(
                 trans,
@@ -935,7 +1037,7 @@ def evaluate(
         )
 
     table = pd.DataFrame(rows)
-    table["source"] = source
+    table["source"] = source or ""
     table["target"] = target
     table["split"] = config.split
     table["size"] = size

@@ -21,12 +21,10 @@ def _figure(width: float = 6.0, height: float = 5.0) -> tuple[Figure, Any]:
 
 
 def culture_colours(cultures: Sequence[str]) -> dict[str, Any]:
-    """A fixed colour per culture (sorted names -> tab10), so every figure of a study agrees."""
-    from matplotlib import colormaps
+    """A fixed colour per culture name (`palette.culture_colour`), the same in every figure and the explorer."""
+    from .palette import culture_colours as by_name
 
-    names = sorted(set(map(str, cultures)))
-    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+    return by_name(cultures)
 
 
 def _covariance_ellipse(ax: Any, points: np.ndarray, colour: Any, n_std: float = 2.0) -> None:
@@ -247,6 +245,56 @@ def confusion_matrix_plot(
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or f"Confusion matrix (n={int(counts.sum())})")
+    return fig
+
+
+def mean_gram_heatmap(
+    table: pd.DataFrame, *, value: str = "relative_distance", title: str | None = None
+) -> Figure:
+    """Culture pair x layer heatmap of a `stats.mean_gram_distances` table, every cell annotated with its
+    value and 95 % CI.
+
+    The relative distance is ‖mean Gram(A) − mean Gram(B)‖_F / ‖mean Gram(all images)‖_F per layer, so
+    layers with larger activations are comparable; 0 means identical mean style statistics.
+    """
+    needed = {"culture_a", "culture_b", "layer", value}
+    if not needed <= set(table.columns):
+        raise ValueError(f"mean Gram table lacks column(s) {sorted(needed - set(table.columns))}")
+    table = table.assign(pair=table["culture_a"] + " – " + table["culture_b"])
+    scale = table[value] / table["distance"] if value != "distance" and "distance" in table else 1.0
+    table = table.assign(
+        shown_low=table.get("ci_low", np.nan) * scale, shown_high=table.get("ci_high", np.nan) * scale
+    )
+    layers = list(dict.fromkeys(table["layer"]))
+    pairs = list(dict.fromkeys(table["pair"]))
+    grid = table.pivot_table(index="pair", columns="layer", values=value).reindex(index=pairs, columns=layers)
+    fig, ax = _figure(1.5 * len(layers) + 4.2, 0.55 * len(pairs) + 1.9)
+    image = ax.imshow(grid.to_numpy(), cmap="viridis", aspect="auto", vmin=0)
+    label = (
+        "relative distance\n‖mean Gram A − mean Gram B‖_F / ‖overall mean Gram‖_F"
+        if value == "relative_distance"
+        else value.replace("_", " ")
+    )
+    fig.colorbar(image, ax=ax, label=label)
+    high = np.nanmax(grid.to_numpy()) if grid.size else 0
+    for row in table.itertuples():
+        i, j = pairs.index(row.pair), layers.index(row.layer)
+        v = getattr(row, value)
+        text = f"{v:.2f}"
+        if np.isfinite(row.shown_low) and np.isfinite(row.shown_high):
+            text += f"\n[{row.shown_low:.2f}, {row.shown_high:.2f}]"
+        ax.text(
+            j, i, text, ha="center", va="center", fontsize=7, color="black" if v > 0.6 * high else "white"
+        )
+    ax.set_xticks(range(len(layers)), layers, rotation=30)
+    ax.set_yticks(range(len(pairs)), pairs)
+    ax.set_xlabel("VGG19 layer")
+    sizes = _culture_sizes(table) if {"n_a", "n_b"} <= set(table.columns) else {}
+    n = ", ".join(f"{k} {v}" for k, v in sorted(sizes.items()))
+    ax.set_title(
+        title or f"Distance between the cultures' mean Gram matrices per layer (95% bootstrap CI)\nn: {n}",
+        fontsize=9,
+    )
     return fig
 
 

@@ -27,9 +27,6 @@ naming the notebook and the cell; its partially executed copy is kept, and earli
 from __future__ import annotations
 
 import copy
-import datetime as _dt
-import html
-import json
 import re
 import sys
 import time
@@ -43,11 +40,10 @@ import yaml
 from . import runs
 from .cache import atomic_write_text, sha256_file
 from .configs import parse_value
+from .report_index import collect_outputs, write_index  # noqa: F401 - the index lives in report_index
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d+)_[\w-]+\.ipynb$")
 PROFILES = ("smoke", "cpu", "paper")
-FIGURE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg")
-OTHER_SUFFIXES = (".pdf", ".html", ".json", ".yaml", ".md", ".txt", ".parquet", ".npz")
 KERNEL_NAME = "python3"
 
 
@@ -119,6 +115,7 @@ class Reproduction:
     profile: str
     notebooks: list[NotebookResult] = field(default_factory=list)
     seconds: float = 0.0
+    caveat: str | None = None  # what a reader must know before any number (the profile's `caveat`)
 
     @property
     def ok(self) -> bool:
@@ -185,11 +182,11 @@ def load_param_file(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(handle) or {}
     if not isinstance(data, dict):
         raise ReproductionError(f"parameter file {path}: expected a mapping at the top level")
-    unknown = sorted(set(data) - {"description", "parameters", "notebooks"})
+    unknown = sorted(set(data) - {"description", "caveat", "parameters", "notebooks"})
     if unknown:
         raise ReproductionError(
             f"parameter file {path}: unknown top-level key(s) {', '.join(unknown)}; "
-            "expected description, parameters, notebooks"
+            "expected description, caveat, parameters, notebooks"
         )
     common = data.get("parameters") or {}
     per_notebook = data.get("notebooks") or {}
@@ -198,7 +195,12 @@ def load_param_file(path: str | Path) -> dict[str, Any]:
     for stem, values in per_notebook.items():
         if not isinstance(values, dict):
             raise ReproductionError(f"parameter file {path}: notebooks.{stem} must be a mapping")
-    return {"description": data.get("description", ""), "parameters": common, "notebooks": per_notebook}
+    return {
+        "description": data.get("description", ""),
+        "caveat": data.get("caveat", ""),
+        "parameters": common,
+        "notebooks": per_notebook,
+    }
 
 
 def parse_assignments(items: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -395,12 +397,20 @@ def reproduce(
         ),
     )
 
-    result = Reproduction(out_dir=out_dir, profile=profile)
+    caveat = next((layer["caveat"] for layer in reversed(layers) if layer.get("caveat")), "")
+    caveat = " ".join(str(caveat).split())
+    if merged["parameters"].get("corpus") is None:
+        from .notebook_outputs import SAMPLE_CAVEAT
+
+        caveat = f"{caveat} {SAMPLE_CAVEAT}".strip()
+    result = Reproduction(out_dir=out_dir, profile=profile, caveat=caveat)
     failure: NotebookFailed | None = None
     for index, notebook in enumerate(selected, 1):
         params = dict(resolved[notebook.stem])
         if "results_dir" in declared[notebook.stem]:
             params["results_dir"] = str(out_dir)
+        if "profile" in declared[notebook.stem]:
+            params["profile"] = profile  # the notebook shows this profile's caveat
         if force and "overwrite" in declared[notebook.stem]:
             params["overwrite"] = True  # --name NAME --force: the notebook may replace its own outputs
         if failure is not None:
@@ -458,118 +468,3 @@ def reproduce(
     if failure is not None:
         raise failure
     return result
-
-
-# ------------------------------------------------------------------------------------------------ index
-
-
-def collect_outputs(out_dir: Path, stem: str) -> dict[str, list[Path]]:
-    """Figures, tables and other files a notebook wrote under `<out_dir>/<stem>/` (relative paths)."""
-    folder = out_dir / stem
-    found: dict[str, list[Path]] = {"figures": [], "tables": [], "other": []}
-    if not folder.is_dir():
-        return found
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(out_dir)
-        suffix = path.suffix.lower()
-        if suffix in FIGURE_SUFFIXES:
-            found["figures"].append(rel)
-        elif suffix == ".csv":
-            found["tables"].append(rel)
-        elif suffix == ".pdf" and path.with_suffix(".png").exists():
-            continue  # linked next to its PNG
-        elif suffix in OTHER_SUFFIXES:
-            found["other"].append(rel)
-    return found
-
-
-def _csv_preview(path: Path, max_rows: int = 12) -> str | None:
-    """An HTML rendering of a small table, so the index shows results without opening files."""
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path)
-    except Exception:  # noqa: BLE001 - an unreadable CSV is linked, not previewed
-        return None
-    shown = frame.head(max_rows)
-    note = f"<p class='note'>first {max_rows} of {len(frame)} rows</p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=False, border=0, classes="table", float_format=lambda v: f"{v:.4g}") + note
-
-
-def _format_value(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, str) else value
-
-
-def write_index(result: Reproduction) -> tuple[Path, Path]:
-    """Write `index.md` and `index.html` linking every figure and table with its notebook's parameters."""
-    out = result.out_dir
-    created = _dt.datetime.now().isoformat(timespec="seconds")
-    md = [f"# Study reproduction: profile `{result.profile}`", "", f"Created {created} in `{out}`.", ""]
-    md += [f"Total time: {result.seconds:.1f} s. Run record: [run_record.json](run_record.json).", ""]
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>culturalstyle study: {html.escape(result.profile)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:85%;display:block;overflow-x:auto;max-width:100%}"
-        "table.table td,table.table th{border:1px solid #ccc;padding:2px 6px}.failed{color:#b00}"
-        ".note{color:#666;font-size:85%}figure{margin:1em 0}</style></head><body>",
-        f"<h1>Study reproduction: profile <code>{html.escape(result.profile)}</code></h1>",
-        f"<p>Created {created}. Total time {result.seconds:.1f} s. "
-        "<a href='run_record.json'>run record</a> · <a href='parameters.yaml'>parameters</a></p>",
-    ]
-    for nb in result.notebooks:
-        status = nb.status + (f" in {nb.seconds:.1f} s" if nb.seconds is not None else "")
-        executed = f"notebooks/{nb.name}.ipynb"
-        md += [f"## {nb.name}", "", f"Status: **{status}**."]
-        parts.append(f"<h2 id='{html.escape(nb.name)}'>{html.escape(nb.name)}</h2>")
-        css = " class='failed'" if nb.status == "failed" else ""
-        parts.append(f"<p{css}>Status: <b>{html.escape(status)}</b>")
-        if nb.executed is not None:
-            md[-1] += f" Executed notebook: [{executed}]({executed})."
-            parts.append(f" · executed notebook: <a href='{executed}'>{html.escape(executed)}</a>")
-        parts.append("</p>")
-        if nb.error:
-            md += ["", f"Error: `{nb.error}`"]
-            parts.append(f"<pre class='failed'>{html.escape(nb.error)}</pre>")
-        md += ["", "Parameters:", "", "| parameter | value |", "|---|---|"]
-        md += [f"| {k} | `{_format_value(v)}` |" for k, v in nb.parameters.items()]
-        parts.append("<table class='table'><tr><th>parameter</th><th>value</th></tr>")
-        parts += [
-            f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(_format_value(v))}</code></td></tr>"
-            for k, v in nb.parameters.items()
-        ]
-        parts.append("</table>")
-        outputs = collect_outputs(out, nb.name)
-        if outputs["figures"]:
-            md += ["", "Figures:", ""]
-            parts.append("<h3>Figures</h3>")
-            for rel in outputs["figures"]:
-                pdf = rel.with_suffix(".pdf")
-                pdf_md = f" ([PDF]({pdf.as_posix()}))" if (out / pdf).exists() else ""
-                pdf_html = f" · <a href='{pdf.as_posix()}'>PDF</a>" if (out / pdf).exists() else ""
-                md.append(f"- [{rel.stem}]({rel.as_posix()}){pdf_md}")
-                parts.append(
-                    f"<figure><a href='{rel.as_posix()}'><img src='{rel.as_posix()}' alt='{html.escape(rel.stem)}'>"
-                    f"</a><figcaption>{html.escape(rel.as_posix())}{pdf_html}</figcaption></figure>"
-                )
-        if outputs["tables"]:
-            md += ["", "Tables:", ""]
-            parts.append("<h3>Tables</h3>")
-            for rel in outputs["tables"]:
-                md.append(f"- [{rel.stem}]({rel.as_posix()})")
-                parts.append(f"<h4><a href='{rel.as_posix()}'>{html.escape(rel.as_posix())}</a></h4>")
-                preview = _csv_preview(out / rel)
-                if preview:
-                    parts.append(preview)
-        if outputs["other"]:
-            md += ["", "Other files:", ""]
-            parts.append("<h3>Other files</h3><ul>")
-            for rel in outputs["other"]:
-                md.append(f"- [{rel.as_posix()}]({rel.as_posix()})")
-                parts.append(f"<li><a href='{rel.as_posix()}'>{html.escape(rel.as_posix())}</a></li>")
-            parts.append("</ul>")
-        md.append("")
-    parts.append("</body></html>")
-    md_path = atomic_write_text(out / "index.md", "\n".join(md) + "\n")
-    html_path = atomic_write_text(out / "index.html", "\n".join(parts) + "\n")
-    return html_path, md_path

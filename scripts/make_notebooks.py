@@ -10,16 +10,24 @@ edit this file, run `python scripts/make_notebooks.py`, commit both. Each notebo
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import nbformat
+import yaml
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+DEFAULT_PROFILE = "smoke"  # the notebooks' own defaults: "Run All" in JupyterLab takes minutes, not hours
 
 COMMON = [
-    ("results_dir", "None", "study output folder, None: results/notebooks/<timestamp>"),
+    ("results_dir", "None", "study output folder, None: <repository>/results/notebooks/<timestamp>"),
     ("overwrite", "False", "replace this notebooks outputs in results_dir (set by reproduce --force)"),
+    (
+        "profile",
+        '"smoke"',
+        "profile whose caveat every output carries: smoke, cpu, paper (reproduce sets it)",
+    ),
     ("corpus", "None", "corpus folder or manifest.csv, None: the bundled sample (data/sample)"),
     ("seed", "0", "seed of every random choice (splits of CV folds, permutations, bootstrap, training)"),
 ]
@@ -50,6 +58,48 @@ TRANSLATOR = [
 ]
 
 
+def load_profile(name: str) -> dict:
+    with open(NOTEBOOKS / "params" / f"{name}.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def python_literal(value: object) -> str:
+    """A YAML value written as the Python literal of a parameters cell (double-quoted strings)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {value!r} as a notebook parameter")
+
+
+def profile_defaults(name: str, params: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """`params` with the default profile's values (common, then this notebook's) as their defaults."""
+    profile = load_profile(DEFAULT_PROFILE)
+    values = dict(profile.get("parameters") or {})
+    values.update((profile.get("notebooks") or {}).get(name) or {})
+    return [(n, python_literal(values[n]) if n in values else v, doc) for n, v, doc in params]
+
+
+def profiles_markdown() -> str:
+    """The first cell's documentation of the profiles (from notebooks/params/*.yaml)."""
+    lines = [
+        "**Profiles.** The defaults below are the `smoke` profile, so *Run All* finishes in minutes. "
+        "The study's profiles (`notebooks/params/<profile>.yaml`; run one with "
+        "`culturalstyle reproduce --profile NAME`, or set its values in the parameters cell):",
+        "",
+        "| profile | what it is for |",
+        "|---|---|",
+    ]
+    for name in ("smoke", "cpu", "paper"):
+        description = " ".join(str(load_profile(name).get("description", "")).split())
+        lines.append(f"| `{name}` | {description} |")
+    return "\n".join(lines)
+
+
 def md(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text.strip())
 
@@ -64,7 +114,8 @@ def parameters_cell(params: list[tuple[str, str, str]]) -> nbformat.NotebookNode
             raise ValueError(f"the documentation of parameter {name!r} must not contain '=': {doc!r}")
     width = max(len(f"{n} = {v}") for n, v, _ in params)
     lines = [
-        "# Parameters (papermill: -p NAME VALUE; culturalstyle reproduce: notebooks/params/<profile>.yaml)"
+        "# Parameters (papermill: -p NAME VALUE; culturalstyle reproduce: notebooks/params/<profile>.yaml)",
+        f"# Defaults: the {DEFAULT_PROFILE} profile (notebooks/params/{DEFAULT_PROFILE}.yaml)",
     ]
     lines += [f"{f'{n} = {v}':<{width}}  # {doc}" for n, v, doc in params]
     cell = code("\n".join(lines))
@@ -81,13 +132,19 @@ def setup_cell(name: str, params: list[tuple[str, str, str]], imports: str) -> n
 from culturalstyle import study
 
 PARAMETERS = {{name: globals()[name] for name in [{names}]}}
-out = study.Outputs(results_dir, "{name}", overwrite=overwrite)
+out = study.Outputs(results_dir, "{name}", overwrite=overwrite, profile=profile, corpus=corpus)
 print("outputs:", out.folder)
 """
     )
 
 
+def caveat_cell() -> nbformat.NotebookNode:
+    """Shows the profile's caveat before any number of the notebook."""
+    return code("study.show_caveat(out.caveat)")
+
+
 def notebook(name: str, title: str, params: list, imports: str, cells: list) -> nbformat.NotebookNode:
+    params = profile_defaults(name, params)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
@@ -95,7 +152,13 @@ def notebook(name: str, title: str, params: list, imports: str, cells: list) -> 
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [md(title), parameters_cell(params), setup_cell(name, params, imports), *cells]
+    nb.cells = [
+        md(title.strip() + "\n\n" + profiles_markdown()),
+        parameters_cell(params),
+        setup_cell(name, params, imports),
+        caveat_cell(),
+        *cells,
+    ]
     nb.cells.append(code("out.record(PARAMETERS)\nprint('done:', out.folder)"))
     return nb
 
@@ -130,12 +193,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from culturalstyle import palette
 from culturalstyle.corpus import summarize
 """,
         [
             code(
                 """
 corp = study.load_corpus(corpus, cultures)
+out.uses_corpus("corpus", corp)
 print(corp)
 summary = summarize(corp)
 for name, table in summary.items():
@@ -150,7 +215,8 @@ for name, table in summary.items():
 counts = summary["cultures"].set_index("culture")
 split_columns = [c for c in counts.columns if c.startswith("n_") and c not in ("n_images", "n_artists")]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-counts[split_columns].plot.bar(stacked=True, ax=axes[0])
+counts[split_columns].rename(columns=lambda c: c.removeprefix("n_")).plot.bar(stacked=True, ax=axes[0], rot=20)
+axes[0].legend(title="split")
 axes[0].set_ylabel("images")
 axes[0].set_title(f"Images per culture and split (n={len(corp)})")
 artists = summary["artists"]
@@ -159,9 +225,12 @@ axes[1].boxplot(per_artist, showfliers=True)
 axes[1].set_xticks(range(1, len(counts) + 1), counts.index, rotation=20)
 axes[1].set_yscale("log")
 axes[1].set_ylabel("images per artist")
-axes[1].set_title("Images per artist (few prolific artists = weaker leave-artist-out tests)")
+axes[1].set_title(f"Images per artist ({len(artists)} artists; few prolific ones weaken leave-artist-out tests)", fontsize=9)
+axes[1].set_xlabel("culture")
+axes[0].set_xlabel("culture")
 fig.tight_layout()
-out.figure(fig, "counts")
+out.figure(fig, "counts", caption="Left: images per culture, stacked by split. Right: images per artist "
+           "within each culture (log scale); a culture carried by one or two artists gives weak leave-artist-out tests.")
 """
             ),
             md("## Periods (dates parsed from the free-text `date` column)"),
@@ -174,13 +243,17 @@ dated = dated.reset_index()
 out.table(dated, "periods")
 display(dated)
 fig, ax = plt.subplots(figsize=(8, 3.2))
-for i, (culture, group) in enumerate(years.dropna(subset=["year"]).groupby("culture")):
-    ax.scatter(group["year"], np.full(len(group), i) + np.random.default_rng(seed).uniform(-0.2, 0.2, len(group)), s=8)
+jitter = np.random.default_rng(seed)
+for i, culture in enumerate(dated["culture"]):
+    group = years[(years["culture"] == culture) & years["year"].notna()]
+    ax.scatter(group["year"], np.full(len(group), i) + jitter.uniform(-0.2, 0.2, len(group)), s=8,
+               color=palette.culture_colour(culture))
 ax.set_yticks(range(len(dated)), [f"{c} ({n} of {m} dated)" for c, n, m in zip(dated["culture"], dated["n_dated"], dated["n_images"])])
-ax.set_xlabel("year")
-ax.set_title("Dated works per culture")
+ax.set_xlabel("year (CE; first year of a range, middle of a century)")
+ax.set_title(f"Dated works per culture (n={int(dated['n_dated'].sum())} of {len(corp)} dated)")
 fig.tight_layout()
-out.figure(fig, "periods")
+out.figure(fig, "periods", caption="One dot per dated work (vertical jitter only). Dates are parsed from free "
+           "text; dynasty names without a year are left out, as the counts on the left say.")
 """
             ),
             md("## Example images per culture (random, seeded)"),
@@ -191,8 +264,10 @@ rows, labels = [], []
 for culture, group in examples.groupby("culture", sort=True):
     rows.append([corp.abspath(r) for _, r in group.iterrows()])
     labels.append(f"{culture}\\n(n={int((corp.df['culture'] == culture).sum())})")
-fig = study.image_grid(rows, row_labels=labels, size=thumb_size, title="Examples per culture")
-out.figure(fig, "examples")
+fig = study.image_grid(rows, row_labels=labels, size=thumb_size,
+                       title=f"{n_examples} random examples per culture (seed {seed}), centre-cropped")
+out.figure(fig, "examples", caption="Random examples per culture (seeded), centre-cropped squares; n per culture "
+           "in the row labels.")
 out.table(examples[["image_id", "culture", "artist", "title", "date", "split"]], "examples")
 """
             ),
@@ -278,6 +353,8 @@ from culturalstyle.embedding import ColourTextureBaseline
             code(
                 """
 corp = study.load_corpus(corpus, cultures)
+out.uses_corpus("corpus", corp)
+out.uses_weights("vgg19-gatys")
 space = study.build_style_space(
     corp, layers=layers, size=image_size, batch_size=batch_size, normalization=normalization, tsne=tsne, seed=seed
 )
@@ -363,6 +440,7 @@ on the same held-out predictions (paired artist bootstrap, Holm-adjusted; McNema
                 """
 spaces = representations.embed_backbones(corp, backbones, size=image_size, batch_size=batch_size, layers=layers,
                                          seed=seed)
+out.uses_backbones(spaces)
 for name, s in spaces.items():
     print(f"{name}: {s.record['dim']} dims, weights {s.record['weights']} "
           f"({s.record['network_images']} images computed, {s.record['cache_hits']} from the cache)")
@@ -465,7 +543,7 @@ import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from culturalstyle import runs
+from culturalstyle import runs, translation_plots
 from culturalstyle.translate import TrainConfig
 """,
         [
@@ -475,17 +553,28 @@ corp = study.load_corpus(corpus, [source, target])
 run_dir, status = study.translator_run(
     corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
 )
+out.uses_corpus("corpus", corp)
+out.uses_translator(run_dir)
 config = TrainConfig.load(run_dir / "config.yaml")
 print(f"{status}: {run_dir}")
 study.write_json(out.file("translator_run.json"), {"run_dir": str(run_dir), "status": status})
 record = runs.read_record(run_dir)
+tensorboard = run_dir / "tb"
 summary = pd.DataFrame(
     [{"run_dir": str(run_dir), "status": status, "source": source, "target": target, "preset": preset,
-      "size": config.size, "ngf": config.ngf, "n_blocks": config.n_blocks,
-      "total_steps": record.get("total_steps"), **{f"n_{k}": v for k, v in record["inputs"].get("counts", {}).items()}}]
+      "size": config.size, "ngf": config.ngf, "n_blocks": config.n_blocks, "sample_every": config.sample_every,
+      "total_steps": record.get("total_steps"), **{f"n_{k}": v for k, v in record["inputs"].get("counts", {}).items()},
+      "tensorboard_logdir": str(tensorboard) if tensorboard.is_dir() else ""}]
 )
 out.table(summary, "run")
 display(summary)
+if tensorboard.is_dir():
+    command = f"tensorboard --logdir {tensorboard}"
+    out.file("tensorboard.txt").write_text(
+        f"TensorBoard log of the translator run (losses and sample grids per step):\\n{command}\\n"
+        "then open http://localhost:6006 (pip install tensorboard if it is missing)\\n"
+    )
+    print("TensorBoard:", command)
 """
             ),
             md("## Loss curves"),
@@ -493,13 +582,18 @@ display(summary)
                 """
 losses = pd.read_csv(run_dir / "losses.csv")
 out.table(losses, "losses")
-fig = study.loss_curves(losses, title=f"{source} ↔ {target}, preset {preset} ({len(losses)} logged steps)")
-out.figure(fig, "loss_curves")
+fig = study.loss_curves(losses, title=f"{source} ↔ {target}, preset {preset}")
+out.figure(fig, "loss_curves", caption="Losses per training step: adversarial (LSGAN), λ-weighted cycle and "
+           "identity L1, and the generators' total; faint lines are the logged values, bold lines their rolling "
+           "mean (window in the title). Falling cycle losses with balanced adversarial terms mean training works.")
 plt.show()
 """
             ),
             md(
-                "## Sample grids at the last step (rows: fixed images; columns: source | translation | reconstruction)"
+                "## Sample grids over training (rows: fixed images; columns: source | translation | reconstruction)\n\n"
+                "The run writes a grid every `sample_every` steps; below, up to six of them from the first to the "
+                "last step, then the last one at full size. TensorBoard shows all of them: the command is printed "
+                "above (and saved as `tensorboard.txt`)."
             ),
             code(
                 """
@@ -508,13 +602,20 @@ for direction in ("A2B", "B2A"):
     if not grids:
         print("no sample grid for", direction)
         continue
+    a, b = (source, target) if direction == "A2B" else (target, source)
+    fig = translation_plots.training_progress(
+        translation_plots.sample_grid_steps(grids), source=a, target=b, sample_every=config.sample_every
+    )
+    out.figure(fig, f"progress_{direction}", caption=f"{a} → {b} sample grids over training ({len(grids)} written, "
+               "at most six shown): each grid's rows are the same fixed images, columns source | translation | "
+               "reconstruction.")
     image = Image.open(grids[-1])
     fig, ax = plt.subplots(figsize=(4, 4 * image.height / image.width))
     ax.imshow(image, interpolation="nearest")
     ax.axis("off")
-    a, b = (source, target) if direction == "A2B" else (target, source)
     ax.set_title(f"{a} → {b} after {int(grids[-1].stem.split('_')[1])} steps\\nsource | translation | reconstruction")
-    out.figure(fig, f"samples_{direction}")
+    out.figure(fig, f"samples_{direction}", caption=f"{a} → {b} at the last step: source | translation | "
+               "reconstruction for the run's fixed images.")
 plt.show()
 """
             ),
@@ -562,8 +663,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from culturalstyle import metrics
-from culturalstyle.features import extract
+from culturalstyle import metrics, translation_plots
 """,
         [
             code(
@@ -573,6 +673,9 @@ run_dir, status = study.translator_run(
     corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
 )
 print(f"translator {status}: {run_dir}")
+out.uses_corpus("corpus", corp)
+out.uses_translator(run_dir)
+out.uses_weights("inception-fid", "alexnet-lpips", "vgg19-gatys", *(["adain-decoder"] if "adain" in baselines else []))
 evaluation, translations = study.evaluate_translator(
     corp,
     run_dir,
@@ -594,16 +697,11 @@ display(evaluation[["metric", "method", "role", "source", "target", "value", "ci
             md("## FID and LPIPS per method and direction"),
             code(
                 """
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, metric in zip(axes, ("fid", "lpips")):
-    rows = evaluation[evaluation["metric"] == metric].reset_index(drop=True)
-    labels = [f"{r.method}/{r.role}\\n{r.source}→{r.target}" for r in rows.itertuples()]
-    err = [rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]]
-    ax.bar(range(len(rows)), rows["value"], yerr=err, capsize=3, color="tab:blue")
-    ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
-    ax.set_title(f"{metric.upper()} (95% CI; n={int(rows['n_generated'].max()) if len(rows) else 0} per set)")
-fig.tight_layout()
-out.figure(fig, "fid_lpips")
+fig = translation_plots.metric_intervals(evaluation, ("fid", "lpips"))
+out.figure(fig, "fid_lpips", featured=True, caption="FID of each method's translations to real target images "
+           "(lower is better) and LPIPS to their source images (lower = more of the source kept), with 95% bootstrap "
+           "CIs, per direction; the identity ('do nothing') and real-target (the FID floor at this N) baselines "
+           "appear once per direction. n = generated / reference images.")
 plt.show()
 """
             ),
@@ -614,16 +712,15 @@ space = study.build_style_space(corp, layers=layers, size=image_size, batch_size
 for name, trans in translations.items():
     if not name.startswith("cyclegan"):
         continue
-    rows_df = trans.df.head(grid_examples)
-    subset = type(trans)(rows_df, trans.root)
-    feats = extract(subset, space.features.config["layers"], size=image_size, batch_size=batch_size)
-    tgt = rows_df["culture"].iloc[0]
-    nearest = study.nearest_real(space, feats, tgt)
-    grid = [[corp.abspath(s), subset.abspath(r), corp.abspath(n)]
-            for s, (_, r), n in zip(rows_df["source_image_id"], rows_df.iterrows(), nearest)]
-    fig = study.image_grid(grid, col_labels=["source", "translation", f"nearest real {tgt}"], size=128,
-                           title=name)
-    out.figure(fig, f"side_by_side_{name}")
+    fig, nearest = study.side_by_side(corp, trans, space, n_rows=grid_examples, image_size=image_size,
+                                      batch_size=batch_size)
+    out.table(nearest, f"nearest_real_{name}")
+    shared = int(nearest["n_sharing"].max())
+    out.figure(fig, f"side_by_side_{name}", caption="Source | translation | the nearest real target image of the "
+               "training split in the full style embedding, with the Euclidean distance d; "
+               + (f"{shared} of {len(nearest)} translations share one nearest image: they are near-identical "
+                  "(a translator that has not learned yet), not a display error." if shared > 1 else
+                  "each translation has its own nearest image."))
 plt.show()
 """
             ),
@@ -680,7 +777,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from culturalstyle import explorer, metrics, plots, stats
+from culturalstyle import explorer, metrics, plots, stats, translation_plots
 from culturalstyle.corpus import Corpus
 from culturalstyle.embedding import ColourTextureBaseline
 from culturalstyle.features import extract
@@ -690,6 +787,8 @@ from culturalstyle.features import extract
             code(
                 """
 corp = study.load_corpus(corpus, cultures)
+out.uses_corpus("corpus", corp)
+out.uses_weights("vgg19-gatys")
 space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
 print(f"{len(corp)} images; features: {space.features.network_images} computed, "
       f"{space.features.cache_hits} from the cache")
@@ -710,23 +809,21 @@ out.table(separability, "separability")
 display(separability)
 fig = plots.layer_separability(pd.concat([gram_table, colour_texture.table], ignore_index=True),
                                title="Which statistics separate cultures (leave-artist-out accuracy, 95% CI)")
-out.figure(fig, "separability")
+out.figure(fig, "separability", featured=True, caption="Leave-artist-out accuracy of culture classification from "
+           "each VGG19 layer's Gram statistics, all layers together, and network-free colour and texture "
+           "statistics, with 95% CIs and the majority-class line: bars above colour alone mean the Gram statistics "
+           "carry more than colour.")
 mean_gram = study.earlier_table(results_dir, "2_style_space", "mean_gram_distances")
 if mean_gram is None or set(mean_gram["culture_a"]) | set(mean_gram["culture_b"]) != set(corp.cultures):
     mean_gram = stats.mean_gram_distances(dict(space.features), cul, n_permutations=n_permutations,
                                           n_bootstrap=n_bootstrap, seed=seed)
 out.table(mean_gram, "mean_gram_distances")
 value = "relative_distance" if "relative_distance" in mean_gram else "distance"
-mean_gram["pair"] = mean_gram["culture_a"] + " – " + mean_gram["culture_b"]
-matrix = mean_gram.pivot_table(index="pair", columns="layer", values=value)
-fig, ax = plt.subplots(figsize=(1.3 * matrix.shape[1] + 3, 0.45 * matrix.shape[0] + 1.5))
-image = ax.imshow(matrix.to_numpy(), cmap="viridis", aspect="auto")
-ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=30)
-ax.set_yticks(range(matrix.shape[0]), matrix.index)
-fig.colorbar(image, label=value.replace("_", " "))
-ax.set_title(f"Distance between mean Gram matrices per layer (n={len(corp)})")
-fig.tight_layout()
-out.figure(fig, "mean_gram_distance_by_layer")
+fig = plots.mean_gram_heatmap(mean_gram, value=value)
+out.figure(fig, "mean_gram_distance_by_layer", caption="Per VGG19 layer and culture pair: the Frobenius distance "
+           "between the two cultures' mean Gram matrices divided by the norm of the overall mean Gram matrix "
+           "(0 = the same average style statistics), with 95% bootstrap CIs; per-pair permutation p-values are in "
+           "the mean_gram_distances table.")
 plt.show()
 """
             ),
@@ -757,6 +854,7 @@ display(asymmetry)
                 """
 parts, coords_parts, frames = [], [], []
 for name, trans in translations.items():
+    out.uses_corpus(f"translations:{name}", trans)
     feats = extract(trans, space.features.config["layers"], size=image_size, batch_size=batch_size)
     vectors = space.embed(feats)
     method = name.split("-")[0]
@@ -774,19 +872,15 @@ translated = pd.concat(parts, ignore_index=True)
 tcoords = {k: np.concatenate([c[k] for c in coords_parts]) for k in coords_parts[0]}
 pca_names = list(tcoords)
 main_map = f"{study.ALL_LAYERS} · PCA"
-fig = plots.style_scatter(space.coords[main_map], cul, region="ellipse",
-                          title=f"Real art and {len(translated)} translations (arrows: source → translation)")
-ax = fig.axes[0]
 position = {i: k for k, i in enumerate(corp.df["image_id"])}
-markers = dict(zip(sorted(translated["method"].unique()), "^sDvP"))
-for (_, row), xy in zip(translated.iterrows(), tcoords[main_map]):
-    start = space.coords[main_map][position[row["source_image_id"]]]
-    ax.annotate("", xy, start, arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 0.5, "alpha": 0.6})
-for method, marker in markers.items():
-    xy = tcoords[main_map][(translated["method"] == method).to_numpy()]
-    ax.scatter(xy[:, 0], xy[:, 1], marker=marker, s=30, color="black", label=f"{method} translations (n={len(xy)})")
-ax.legend(fontsize="small")
-out.figure(fig, "translations_in_style_space")
+starts = space.coords[main_map][[position[s] for s in translated["source_image_id"]]]
+fig = translation_plots.translations_in_space(
+    space.coords[main_map], cul, tcoords[main_map], translated["method"], starts,
+    title="Real art and translations (arrows: source → translation)", axis_labels=("PC 1", "PC 2"))
+out.figure(fig, "translations_in_style_space", featured=True, caption="First two principal components of the Gram "
+           "style space of real art (dots, coloured by culture, 2-sigma ellipses) with every translation (one marker "
+           "and colour per method) and an arrow from its source image; the placement table gives the distances in "
+           "the full embedding.")
 thumbs = [explorer.thumbnail_uri(corp.abspath(r), thumb_size) for _, r in corp.df.iterrows()]
 tthumbs = [explorer.thumbnail_uri(t.abspath(r), thumb_size) for t in translations.values() for _, r in t.df.iterrows()]
 layout = explorer.build_explorer(corp.df, {k: space.coords[k] for k in pca_names}, thumbnails=thumbs,

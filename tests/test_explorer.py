@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
+import browser
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from conftest import SAMPLE
 from PIL import Image
 
 from culturalstyle import explorer as ex
+from culturalstyle import palette
 from culturalstyle.corpus import Corpus
 
 CULTURES = ("impressionism", "renaissance", "ukiyo_e")
@@ -25,19 +25,20 @@ CULTURES = ("impressionism", "renaissance", "ukiyo_e")
 
 @pytest.fixture(scope="module")
 def small() -> dict:
-    """Four real sample images per culture, two embeddings, and two 'translations' (copies) linked to sources."""
+    """Four real sample images per culture, two embeddings, and three 'translations' (copies of impressionism
+    images) linked to their sources: two by CycleGAN and one by AdaIN, all to renaissance."""
     corpus = Corpus.load(SAMPLE)
     df = pd.concat([corpus.df[corpus.df["culture"] == c].head(4) for c in CULTURES])
     points = Corpus(df, corpus.root)
     rng = np.random.default_rng(0)
     coords = {"relu1_1 (PCA)": rng.normal(size=(12, 2)), "all layers (PCA)": rng.normal(size=(12, 2)) + 5}
-    tdf = df.iloc[[0, 1]].copy()
+    tdf = df.iloc[[0, 1, 2]].copy()
     tdf["source_image_id"] = tdf["image_id"]
-    tdf["image_id"] = ["translated/a", "translated/b"]
+    tdf["image_id"] = ["translated/a", "translated/b", "translated/c"]
     tdf["culture"] = "renaissance"
-    tdf["method"] = "cyclegan"
+    tdf["method"] = ["cyclegan", "cyclegan", "adain"]
     translations = Corpus(tdf, corpus.root)
-    tcoords = {k: rng.normal(size=(2, 2)) for k in coords}
+    tcoords = {k: rng.normal(size=(3, 2)) for k in coords}
     return {"points": points, "coords": coords, "translations": translations, "tcoords": tcoords}
 
 
@@ -78,7 +79,8 @@ def test_model_has_one_layer_per_culture_translations_links_and_selector(small: 
         "impressionism (n=4)",
         "renaissance (n=4)",
         "ukiyo_e (n=4)",
-        "translated → renaissance (n=2)",
+        "adain → renaissance (n=1)",
+        "cyclegan → renaissance (n=2)",
         "translation → source",
     ]
     assert models["legend"].click_policy == "hide"
@@ -99,14 +101,40 @@ def test_model_has_one_layer_per_culture_translations_links_and_selector(small: 
     # Each link starts at the translation's source point and ends at the translation, in every embedding.
     links = models["sources"]["links"].data
     for k, name in enumerate(small["coords"]):
-        assert np.allclose(links[f"x0_{k}"], small["coords"][name][[0, 1], 0])
+        assert np.allclose(links[f"x0_{k}"], small["coords"][name][[0, 1, 2], 0])
         assert np.allclose(links[f"y1_{k}"], small["tcoords"][name][:, 1])
-    translated = models["sources"]["translations:renaissance"].data
-    assert translated["note"][0] == f"translated from {df['image_id'].iloc[0]} by cyclegan"
+    # A translation's card says what it is; the source's artist/title/date are given as the source's.
+    translated = models["sources"]["translations:cyclegan:renaissance"].data
+    assert translated["title"] == ["cyclegan translation"] * 2 and translated["artist"] == ["", ""]
+    assert translated["date"] == ["", ""] and translated["direction"] == ["impressionism → renaissance"] * 2
+    assert translated["source_image_id"] == df["image_id"].iloc[:2].tolist()
+    assert translated["source_artist"] == df["artist"].iloc[:2].tolist()
+    assert translated["source_title"] == df["title"].iloc[:2].tolist()
+    assert models["sources"]["translations:adain:renaissance"].data["method"] == ["adain"]
 
-    tooltip = [t for t in layout.references() if type(t).__name__ == "HoverTool"][0].tooltips
+    hovers = {t.name: t for t in layout.references() if type(t).__name__ == "HoverTool"}
     for field in ("@thumb", "@artist", "@title", "@date", "@culture"):
-        assert field in tooltip
+        assert field in hovers["hover-points"].tooltips
+    for field in ("@method", "@direction", "@source_title", "@source_artist", "@source_date"):
+        assert field in hovers["hover-translations"].tooltips
+    assert "@artist" not in hovers["hover-translations"].tooltips
+    assert hovers["hover-points"].limit == ex.MAX_TOOLTIPS == hovers["hover-translations"].limit
+
+    # One marker and one colour per method, the palette's (the same as in the figures).
+    renderers = {r.name: r for r in layout.references() if type(r).__name__ == "GlyphRenderer" and r.name}
+    cyc, ada = (
+        renderers["translations:cyclegan:renaissance"].glyph,
+        renderers["translations:adain:renaissance"].glyph,
+    )
+    assert (cyc.marker, cyc.fill_color) == (
+        palette.method_style("cyclegan").bokeh_marker,
+        palette.method_colour("cyclegan"),
+    )
+    assert (ada.marker, ada.fill_color) == (
+        palette.method_style("adain").bokeh_marker,
+        palette.method_colour("adain"),
+    )
+    assert cyc.marker != ada.marker and cyc.fill_color != ada.fill_color
 
 
 def test_bad_input_is_refused_with_the_problem_named(small: dict) -> None:
@@ -148,129 +176,135 @@ def test_saved_html_is_standalone_and_never_overwritten(small: dict, tmp_path: P
 
 # ------------------------------------------------------------------------------------------ Chromium
 
+_chromium, _run_chromium = browser.chromium, browser.run  # the names other explorer tests import
+
+# Waits for BokehJS, then reports the plot's size, the legend, the markers drawn, what the selector's
+# CustomJS does, and how many hover cards a pointer over `STACK` overlapping points opens.
 PROBE = """
-<script>
-(function () {
-  function canvases(root) {
-    let n = 0;
-    root.querySelectorAll("*").forEach(function (el) {
-      if (el.tagName === "CANVAS") n += 1;
-      if (el.shadowRoot) n += canvases(el.shadowRoot);
-    });
-    return n;
-  }
-  function report(info) {
-    const pre = document.createElement("pre");
-    pre.id = "probe";
-    pre.textContent = JSON.stringify(info);
-    document.body.appendChild(pre);
-  }
-  let tries = 0;
-  const timer = setInterval(function () {
-    tries += 1;
-    const ready = window.Bokeh && Bokeh.documents.length > 0 && canvases(document) > 0;
-    if (!ready && tries < 80) return;
-    clearInterval(timer);
-    if (!ready) { report({canvases: canvases(document), ready: false}); return; }
+function walk(root, visit) {
+  root.querySelectorAll("*").forEach(function (el) {
+    visit(el);
+    if (el.shadowRoot) walk(el.shadowRoot, visit);
+  });
+}
+function canvases() {
+  const found = [];
+  walk(document, function (el) {
+    if (el.tagName === "CANVAS") { const r = el.getBoundingClientRect(); found.push([r.width, r.height]); }
+  });
+  return found;
+}
+function hover_cards() {  // one thumbnail per card in the visible tooltips
+  let cards = 0;
+  walk(document, function (el) {
+    if (el.classList && el.classList.contains("bk-tooltip-content") && el.offsetParent !== null) {
+      cards += el.querySelectorAll("img").length;
+    }
+  });
+  return cards;
+}
+let tries = 0;
+const timer = setInterval(function () {
+  tries += 1;
+  const ready = window.Bokeh && Bokeh.documents.length > 0 && canvases().length > 0;
+  if (!ready && tries < 80) return;
+  clearInterval(timer);
+  if (!ready) { report({ready: false}); return; }
+  setTimeout(function () {
     const doc = Bokeh.documents[0];
     const models = Array.from(doc.all_models);
     const legend = models.find(function (m) { return m.type === "Legend"; });
     const select = doc.get_model_by_name("embedding-select");
+    const plot = doc.get_model_by_name("style-plot");
+    const view = Bokeh.index.find_one(plot);
+    const markers = {};
+    models.filter(function (m) { return m.type === "GlyphRenderer" && m.name; }).forEach(function (r) {
+      markers[r.name] = [r.glyph.marker.value || r.glyph.marker, r.glyph.fill_color.value || r.glyph.fill_color];
+    });
     const info = {
       ready: true,
-      canvases: canvases(document),
+      canvas: canvases().sort(function (a, b) { return b[0] * b[1] - a[0] * a[1]; })[0],
+      window: [window.innerWidth, window.innerHeight],
       legend: legend ? legend.items.map(function (it) { return it.label.value; }) : [],
       options: select.options,
+      markers: markers,
     };
-    select.value = select.options[1];  // runs the selector's CustomJS in the page
+    // Hover over the stacked points: BokehJS hit-tests the pointer and opens its hover cards.
+    const stack = doc.get_model_by_name("points:ukiyo_e").data;
+    const hit = view.canvas_view.events_el;
+    const box = hit.getBoundingClientRect();
+    const sx = view.frame.x_scale.compute(stack.x[0]), sy = view.frame.y_scale.compute(stack.y[0]);
+    const init = {clientX: box.left + sx, clientY: box.top + sy, bubbles: true, composed: true,
+                  isPrimary: true, pointerId: 1, pointerType: "mouse"};
+    hit.dispatchEvent(new PointerEvent("pointerover", init));
+    hit.dispatchEvent(new PointerEvent("pointerenter", init));
+    hit.dispatchEvent(new PointerEvent("pointermove", init));
     setTimeout(function () {
-      info.switched_x = doc.get_model_by_name("points:ukiyo_e").data.x;
-      info.switched_links_x1 = doc.get_model_by_name("links").data.x1;
-      report(info);
-    }, 300);
-  }, 100);
-})();
-</script>
+      info.hover_cards = hover_cards();
+      select.value = select.options[1];  // runs the selector's CustomJS in the page
+      setTimeout(function () {
+        info.switched_x = doc.get_model_by_name("points:renaissance").data.x;
+        info.switched_links_x1 = doc.get_model_by_name("links").data.x1;
+        report(info);
+      }, 300);
+    }, 500);
+  }, 300);
+}, 100);
 """
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("CULTURALSTYLE_REQUIRE_CHROMIUM") == "1":
-        pytest.fail("headless Chromium is required here but not installed (apt-get install chromium)")
-    pytest.skip("Chromium is not installed (Debian: apt-get install -y chromium)")
-
-
-def _run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120)
+STACK = 8  # ukiyo-e points drawn on top of each other
 
 
 @pytest.mark.slow
-def test_standalone_html_renders_in_headless_chromium(small: dict, tmp_path: Path) -> None:
-    binary = _chromium()
+@pytest.mark.parametrize("window", [(1000, 700), (1600, 1100)])
+def test_standalone_html_renders_in_headless_chromium(small: dict, tmp_path: Path, window) -> None:
+    binary = browser.chromium()
+    corpus = Corpus.load(SAMPLE)
+    ukiyo = corpus.df[corpus.df["culture"] == "ukiyo_e"].head(STACK)
+    df = pd.concat([small["points"].df[small["points"].df["culture"] != "ukiyo_e"], ukiyo])
+    points = Corpus(df, corpus.root)
+    rng = np.random.default_rng(1)
+    coords = {name: rng.normal(size=(len(df), 2)) for name in small["coords"]}
+    for xy in coords.values():
+        xy[df["culture"].to_numpy() == "ukiyo_e"] = [0.1, -0.2]  # collapsed: one place, STACK points
     layout = ex.from_corpus(
-        small["points"],
-        small["coords"],
+        points,
+        coords,
         translations=small["translations"],
         translation_coords=small["tcoords"],
         thumb_size=48,
     )
     page = ex.save_explorer(layout, tmp_path / "explorer.html")
 
-    # 1. DOM: BokehJS built the plot (canvas inside its shadow DOM), the legend lists every culture, and the
-    #    embedding selector's CustomJS moves the points to the other embedding's coordinates.
-    head, tag, tail = page.read_text().rpartition("</body>")
-    probe_page = tmp_path / "probe.html"
-    probe_page.write_text(head + PROBE + tag + tail)
-    dom = _run_chromium(
-        binary, tmp_path / "profile-dom", "--virtual-time-budget=15000", "--dump-dom", probe_page.as_uri()
-    )
-    match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
-    assert match, f"the probe did not report; chromium stderr: {dom.stderr[-2000:]}"
-    info = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert info["ready"] and info["canvases"] >= 1
+    # 1. DOM: the plot fills the window, the legend lists cultures and methods, methods have distinct
+    #    markers, hovering the stack opens at most MAX_TOOLTIPS cards, the selector's CustomJS works.
+    info = browser.probe(binary, page, PROBE, tmp_path, window=window)
+    assert info["ready"], info
+    width, height = info["window"]
+    assert info["canvas"][0] >= 0.95 * width and info["canvas"][1] >= 0.8 * height, info
     for culture in CULTURES:
-        assert any(label.startswith(f"{culture} (n=4)") for label in info["legend"]), info["legend"]
-    assert "translated → renaissance (n=2)" in info["legend"]
-    assert info["options"] == list(small["coords"])
-    df = small["points"].df
-    ukiyo_rows = np.flatnonzero(df["culture"].to_numpy() == "ukiyo_e")
-    assert np.allclose(info["switched_x"], small["coords"]["all layers (PCA)"][ukiyo_rows, 0])
+        assert any(label.startswith(f"{culture} (n=") for label in info["legend"]), info["legend"]
+    assert {"cyclegan → renaissance (n=2)", "adain → renaissance (n=1)"} <= set(info["legend"])
+    markers = info["markers"]
+    assert markers["translations:cyclegan:renaissance"][0] != markers["translations:adain:renaissance"][0]
+    assert markers["translations:cyclegan:renaissance"][1] == palette.method_colour("cyclegan")
+    assert info["hover_cards"] == ex.MAX_TOOLTIPS < STACK, info["hover_cards"]  # capped, not all STACK
+    assert info["options"] == list(coords)
+    renaissance = np.flatnonzero(df["culture"].to_numpy() == "renaissance")
+    assert np.allclose(info["switched_x"], coords["all layers (PCA)"][renaissance, 0])
     assert np.allclose(info["switched_links_x1"], small["tcoords"]["all layers (PCA)"][:, 0])
 
-    # 2. Pixels: the screenshot of the unmodified page is not blank and shows each culture's colour.
-    shot = tmp_path / "explorer.png"
-    result = _run_chromium(
-        binary,
-        tmp_path / "profile-shot",
-        "--virtual-time-budget=15000",
-        "--window-size=1100,760",
-        "--hide-scrollbars",
-        f"--screenshot={shot}",
-        page.as_uri(),
-    )
-    assert shot.exists(), f"no screenshot; chromium stderr: {result.stderr[-2000:]}"
-    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    # 2. Pixels: the page is not blank and shows each culture's and each method's colour.
+    pixels = browser.screenshot(binary, page, tmp_path, window=window)
     non_white = (pixels.min(axis=2) < 235).mean()
-    assert 0.005 < non_white < 0.6, f"{non_white:.3%} of the screenshot is not white"
-    for i, _culture in enumerate(CULTURES):
-        colour = np.array([int(ex.PALETTE[i][j : j + 2], 16) for j in (1, 3, 5)], dtype=float)
-        blended = 0.75 * colour + 0.25 * 255  # markers are drawn with alpha 0.75 on white
+    assert 0.002 < non_white < 0.6, f"{non_white:.3%} of the screenshot is not white"
+    for name, hex_colour, alpha in [(c, palette.culture_colour(c), 0.75) for c in CULTURES] + [
+        (m, palette.method_colour(m), 0.9) for m in ("cyclegan", "adain")
+    ]:
+        colour = np.array([int(hex_colour[j : j + 2], 16) for j in (1, 3, 5)], dtype=float)
+        blended = alpha * colour + (1 - alpha) * 255  # markers are drawn with alpha on white
         close = (np.abs(pixels - blended).max(axis=2) < 30).sum()
-        assert close >= 20, f"colour of {_culture} ({ex.PALETTE[i]}) found in only {close} pixels"
+        assert close >= 15, f"colour of {name} ({hex_colour}) found in only {close} pixels"
     if os.environ.get("CULTURALSTYLE_KEEP_SCREENSHOT"):
-        shutil.copy(shot, os.environ["CULTURALSTYLE_KEEP_SCREENSHOT"])
+        shutil.copy(
+            tmp_path / f"shot-{window[0]}x{window[1]}.png", os.environ["CULTURALSTYLE_KEEP_SCREENSHOT"]
+        )

@@ -79,6 +79,50 @@ def test_profiles_only_name_declared_parameters(profile: str) -> None:
     assert resolved["2_style_space"]["seed"] == 0
 
 
+def test_notebook_defaults_are_the_smoke_profile() -> None:
+    """Opened in JupyterLab, "Run All" runs the smoke profile: every value smoke.yaml sets is the default."""
+    import ast
+
+    import papermill
+    import yaml
+
+    smoke = yaml.safe_load((NOTEBOOKS / "params" / "smoke.yaml").read_text())
+    for stem in STUDY:
+        declared = papermill.inspect_notebook(str(NOTEBOOKS / f"{stem}.ipynb"))
+        expected = {k: v for k, v in smoke["parameters"].items() if k in declared}
+        expected.update(smoke["notebooks"].get(stem, {}))
+        defaults = {name: ast.literal_eval(declared[name]["default"]) for name in expected}
+        assert defaults == expected, stem
+        assert ast.literal_eval(declared["profile"]["default"]) == "smoke"
+        first = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells[0]
+        assert first.cell_type == "markdown" and all(
+            f"| `{p}` |" in first.source for p in ("smoke", "cpu", "paper")
+        )
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_other_profiles_set_every_value_smoke_sets(profile: str) -> None:
+    """The notebooks' defaults are smoke's, so a profile that left one out would silently run it at smoke size."""
+    import yaml
+
+    smoke = yaml.safe_load((NOTEBOOKS / "params" / "smoke.yaml").read_text())
+    other = yaml.safe_load((NOTEBOOKS / "params" / f"{profile}.yaml").read_text())
+    assert set(smoke["parameters"]) <= set(other["parameters"])
+    for stem, values in smoke["notebooks"].items():
+        missing = set(values) - set(other["notebooks"].get(stem, {}))
+        assert not missing, (stem, missing)
+    assert other["parameters"]["layers"] is None and other["parameters"]["image_size"] >= 256
+    assert other["caveat"] and smoke["caveat"]
+
+
+def test_every_notebook_shows_the_caveat_before_computing() -> None:
+    for stem in STUDY:
+        nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+        sources = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert sources[2] == "study.show_caveat(out.caveat)", stem  # parameters, setup, caveat, then work
+        assert "profile=profile, corpus=corpus" in sources[1]
+
+
 # ------------------------------------------------------------------------------------------- study.py
 
 
@@ -457,13 +501,73 @@ def test_smoke_study_produces_every_notebooks_outputs_and_index(smoke_study: dic
         == ev.loc[(ev["metric"] == "fid") & (ev["role"] == "translation"), "n_generated"].sum()
     )
 
-    # the index links every figure and table, with the parameters used
+    # baselines appear once per (source, target, split, size), not once per method
+    baselines = ev[ev["role"] == "baseline"]
+    keys = ["metric", "method", "source", "target", "split", "size"]
+    assert not baselines.duplicated(keys).any() and len(baselines) > 0
+
+    # every notebook's run record lists its corpus and the networks it used, by hash
+    manifest_hashes = set()
+    for stem in STUDY:
+        record = json.loads((out / stem / "run_record.json").read_text())
+        assert record["profile"] == "smoke" and record["caveat"].startswith("Smoke profile"), stem
+        corpus_entry = record["inputs"]["corpus"]
+        assert len(corpus_entry["manifest_hash"]) >= 16 and len(corpus_entry["images_sha256_hash"]) >= 16
+        manifest_hashes.add(corpus_entry["manifest_hash"])
+        if stem != "1_corpus_overview":
+            assert record["weights"] and all(len(v) == 64 for v in record["weights"].values()), stem
+    weights4 = json.loads((out / "4_evaluate_translation" / "run_record.json").read_text())["weights"]
+    assert {"inception-fid", "alexnet-lpips", "vgg19-gatys", "adain-decoder"} <= set(weights4)
+    assert any(k.startswith("translator:ukiyo_e2renaissance-smoke-") for k in weights4)
+
+    # the index links every figure and table, with the parameters used; translations are on the gallery page
     md = (out / "index.md").read_text()
     html = (out / "index.html").read_text()
     for path in sorted(out.glob("*/figures/*.png")) + sorted(out.glob("*/tables/*.csv")):
         rel = path.relative_to(out).as_posix()
         assert f"({rel})" in md and f"href='{rel}'" in html, rel
     assert "| image_size | `64` |" in md and "| preset | `smoke` |" in md
+    n_translated = len(list(out.glob("4_evaluate_translation/translations/*/*.png")))
+    assert n_translated > 0 and "/translations/" not in html.split("Translated images")[0]
+    assert (
+        html.count("/translations/") == 0 and (out / "gallery.html").read_text().count("<img") == n_translated
+    )
+    caveat = record["caveat"]
+    assert html.index(caveat) < html.index("<nav class='toc'>") and md.index(caveat) < md.index("## Contents")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_smoke_index_is_short_and_shows_the_caveat_first_in_chromium(
+    smoke_study: dict, tmp_path: Path
+) -> None:
+    import browser
+
+    binary = browser.chromium()
+    page = smoke_study["out"] / "index.html"
+    info = browser.probe(
+        binary,
+        page,
+        """window.addEventListener("load", function () {
+          const c = document.getElementById("caveat");
+          report({height: document.documentElement.scrollHeight, top: c.getBoundingClientRect().top,
+                  text: c.textContent, figures: document.querySelectorAll("figure img").length});
+        });""",
+        tmp_path,
+        window=(1400, 900),
+    )
+    assert info["height"] < 8000, info
+    assert (
+        info["top"] < 300 and "Smoke profile" in info["text"] and "no number here is a result" in info["text"]
+    )
+    assert info["figures"] >= 20  # every figure as a thumbnail, translations not among them
+    pixels = browser.screenshot(binary, page, tmp_path, window=(1400, 900))
+    border = np.abs(pixels - [0xB2, 0x22, 0x22]).max(axis=2) < 40
+    assert (border.sum(axis=1) > 200).any(), "the caveat banner is not on the first screen"
+    if os.environ.get("CULTURALSTYLE_KEEP_SCREENSHOT"):
+        import shutil
+
+        shutil.copy(tmp_path / "shot-1400x900.png", os.environ["CULTURALSTYLE_KEEP_SCREENSHOT"])
 
 
 def _stdout(executed: Path) -> str:
@@ -504,6 +608,62 @@ def test_smoke_study_reuses_caches(smoke_study: dict, tmp_path: Path) -> None:
     run = json.loads((out / "3_train_translator" / "translator_run.json").read_text())
     first = json.loads((smoke_study["out"] / "3_train_translator" / "translator_run.json").read_text())
     assert run["status"] == "reused" and run["run_dir"] == first["run_dir"]
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_with_no_parameters_in_under_a_minute(tmp_path: Path) -> None:
+    """As "Run All" in JupyterLab: notebook 3 from notebooks/ with its defaults (the smoke profile). Its
+    outputs land in the results folder (here $CULTURALSTYLE_RESULTS), and its record carries the hashes."""
+    output = tmp_path / "executed.ipynb"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(NOTEBOOKS / "3_train_translator.ipynb"),
+            str(output),
+            "-k",
+            "python3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=NOTEBOOKS,
+        timeout=300,
+        env={**os.environ, "CULTURALSTYLE_RESULTS": str(tmp_path / "results"), "PYTHONWARNINGS": "ignore"},
+    )
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert seconds < 60, f"the default (smoke) notebook took {seconds:.0f} s"
+    (folder,) = (tmp_path / "results" / "notebooks").iterdir()
+    out = folder / "3_train_translator"
+    record = json.loads((out / "run_record.json").read_text())
+    pair = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    assert record["inputs"]["corpus"]["manifest_hash"] == pair.manifest_hash()
+    assert record["inputs"]["corpus"]["images_sha256_hash"] == study.images_hash(pair)
+    run_dir = Path(record["inputs"]["translator_run"])
+    ((name, digest),) = record["weights"].items()
+    from culturalstyle.cache import sha256_file
+    from culturalstyle.translate.train import list_checkpoints
+
+    assert name == f"translator:{run_dir.name}" and digest == sha256_file(list_checkpoints(run_dir)[0])
+    assert record["config"]["preset"] == "smoke" and record["profile"] == "smoke"
+    assert {"progress_A2B.png", "progress_B2A.png", "loss_curves.png"} <= {
+        p.name for p in (out / "figures").iterdir()
+    }
+    assert "tensorboard --logdir" in (out / "tensorboard.txt").read_text()
+    assert "CAVEAT: Smoke profile" in _stdout_and_display(output)
+    assert not (NOTEBOOKS / "results").exists()
+
+
+def _stdout_and_display(executed: Path) -> str:
+    nb = nbformat.read(executed, as_version=4)
+    texts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(texts)
 
 
 @pytest.mark.integration

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -46,6 +49,10 @@ fig.savefig(out / "figures" / "line.png"); fig.savefig(out / "figures" / "line.p
 @pytest.fixture()
 def study(tmp_path: Path) -> Path:
     """notebooks/ with two working notebooks and a smoke profile."""
+    return _make_study(tmp_path)
+
+
+def _make_study(tmp_path: Path) -> Path:
     nbdir = tmp_path / "notebooks"
     (nbdir / "params").mkdir(parents=True)
     _notebook(
@@ -240,3 +247,131 @@ def test_notebook_order_and_selection(tmp_path: Path) -> None:
     nbs = rp.list_notebooks(tmp_path)
     assert [p.stem for p in rp.select_notebooks(nbs, ["10", "1_a.ipynb"])] == ["1_a", "10_last"]
     assert [p.stem for p in rp.select_notebooks(nbs, ["notebooks/2_b.ipynb"])] == ["2_b"]
+
+
+# --------------------------------------------------------------------------------------------- the index
+
+WRITE_TRANSLATIONS = """
+from pathlib import Path
+import json
+import pandas as pd
+from PIL import Image
+folder = Path(results_dir) / "2_second" / "translations" / "cyclegan-a2b"
+folder.mkdir(parents=True)
+for k in range(5):
+    Image.new("RGB", (16, 16), (50 * k, 0, 0)).save(folder / f"img{k}.png")
+pd.DataFrame({"path": [f"img{k}.png" for k in range(5)], "source_image_id": [f"a/{k}" for k in range(5)]}).to_csv(
+    folder / "manifest.csv", index=False)
+(Path(results_dir) / "1_first" / "captions.json").write_text(
+    json.dumps({"line.png": {"caption": "A line of n points.", "featured": True}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory) -> Path:
+    """The two-notebook study with a caveat, a caption, a featured figure and a folder of translations
+    (reproduced once for the module; a test that changes it works on a copy)."""
+    study = _make_study(tmp_path_factory.mktemp("indexed"))
+    profile = study / "notebooks" / "params" / "smoke.yaml"
+    data = yaml.safe_load(profile.read_text())
+    data["caveat"] = "Smoke profile: no number here is a result."
+    profile.write_text(yaml.safe_dump(data))
+    nb = nbformat.read(study / "notebooks" / "2_second.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(WRITE_TRANSLATIONS))
+    nbformat.write(nb, study / "notebooks" / "2_second.ipynb")
+    result = rp.reproduce(
+        "smoke", notebooks_dir=study / "notebooks", results_root=study / "results", echo=False
+    )
+    return result.out_dir
+
+
+def _body_text(page: str) -> str:
+    body = page.split("<body>", 1)[1]
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", body, flags=re.S))
+
+
+def test_index_puts_the_caveat_before_any_number_and_has_a_table_of_contents(indexed: Path) -> None:
+    page = (indexed / "index.html").read_text()
+    text = _body_text(page)
+    caveat = "Smoke profile: no number here is a result."  # this study's profile file, not the repository's
+    assert caveat in text and not re.search(r"\d", text[: text.index(caveat)])  # no number before it
+    assert "bundled sample" in text  # no corpus parameter: the sample's caveat too
+    md = (indexed / "index.md").read_text()
+    assert not re.search(r"\d", md[: md.index(caveat)])
+    assert md.index(caveat) < md.index("## Contents") < md.index("Total time")
+    # table of contents: one link per section, each to an element with that id
+    toc = re.search(r"<nav class='toc'>(.*?)</nav>", page, re.S).group(1)
+    anchors = re.findall(r"href='#([^']+)'", toc)
+    assert anchors == ["featured", "1_first", "2_second", "gallery", "run"]
+    for anchor in anchors:
+        assert f"id='{anchor}'" in page, anchor
+    assert "<details id='1_first' open>" in page and "<details id='2_second' open>" in page
+    # figures are thumbnails linking to the full image, with their caption; the featured one comes first
+    thumb = "<a href='1_first/figures/line.png'><img src='1_first/figures/line.png'"
+    assert page.count(thumb) == 2 and page.index("Key figures") < page.index("<details id='1_first'")
+    assert page.count("A line of n points.") == 2 and "· <a href='1_first/figures/line.pdf'>PDF</a>" in page
+    # tables are collapsed previews with the caveat as their footnote
+    assert (
+        "<details><summary>rows</summary>" in page and "† Smoke profile: no number here is a result." in page
+    )
+
+
+def test_translation_images_go_to_one_gallery_page_not_the_figures(indexed: Path) -> None:
+    outputs = rp.collect_outputs(indexed, "2_second")
+    assert outputs["galleries"] == [Path("2_second/translations/cyclegan-a2b")]
+    assert not any(
+        "translations" in str(p) for p in outputs["figures"] + outputs["tables"] + outputs["other"]
+    )
+    page = (indexed / "index.html").read_text()
+    assert "img0.png" not in page and page.count("href='gallery.html'") == 2
+    assert "5 images in 1 folders" in page
+    gallery = (indexed / "gallery.html").read_text()
+    assert "Smoke profile: no number here is a result." in gallery
+    for k in range(5):
+        assert (
+            f"<a href='2_second/translations/cyclegan-a2b/img{k}.png'>" in gallery
+            and f"from a/{k}" in gallery
+        )
+    assert "gallery.html" in (indexed / "index.md").read_text()
+
+
+def test_explicit_featured_figures_come_first(indexed: Path, tmp_path: Path) -> None:
+    from culturalstyle import report_index
+
+    indexed = Path(shutil.copytree(indexed, tmp_path / "copy"))
+    record = json.loads((indexed / "run_record.json").read_text())
+    result = rp.Reproduction(out_dir=indexed, profile="smoke", seconds=record["seconds"])
+    result.notebooks = [
+        rp.NotebookResult(n["name"], n["status"], n["seconds"], {}) for n in record["notebooks_run"]
+    ]
+    (indexed / "2_second" / "figures").mkdir()
+    shutil.copy(indexed / "1_first" / "figures" / "line.png", indexed / "2_second" / "figures" / "first.png")
+    report_index.write_index(result, caveat="c", featured=["2_second/figures/first.png", "missing.png"])
+    page = (indexed / "index.html").read_text()
+    key = page.split("<h2 id='featured'>", 1)[1].split("</div>", 1)[0]
+    assert key.index("2_second/figures/first.png") < key.index("1_first/figures/line.png")
+    assert "missing.png" not in page
+
+
+@pytest.mark.slow
+def test_index_renders_short_with_the_caveat_on_the_first_screen(indexed: Path, tmp_path: Path) -> None:
+    import browser
+
+    binary = browser.chromium()
+    info = browser.probe(
+        binary,
+        indexed / "index.html",
+        """window.addEventListener("load", function () {
+          const c = document.getElementById("caveat").getBoundingClientRect();
+          report({height: document.documentElement.scrollHeight, width: document.documentElement.scrollWidth,
+                  caveat: [c.top, c.bottom], text: document.getElementById("caveat").textContent});
+        });""",
+        tmp_path,
+        window=(1400, 900),
+    )
+    assert info["width"] <= 1400 and info["height"] < 8000, info
+    assert 0 < info["caveat"][0] < info["caveat"][1] < 400 and "no number here is a result" in info["text"]
+    pixels = browser.screenshot(binary, indexed / "index.html", tmp_path, window=(1400, 900))
+    banner = np.abs(pixels - [0xB2, 0x22, 0x22]).max(axis=2) < 40  # the caveat's red border
+    rows = np.flatnonzero(banner.sum(axis=1) > 200)
+    assert len(rows) and rows.min() < 400, "the caveat's border is not on the first screen"

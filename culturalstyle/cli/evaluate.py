@@ -1,9 +1,12 @@
 """`culturalstyle evaluate RUN_OR_DIR --target CULTURE`: FID/KID/LPIPS/ArtFID/attribution of translations.
 
-RUN_OR_DIR is either a folder of translations (a corpus with provenance columns, as written by
-`culturalstyle translate`) or a translator run directory, whose source images of the evaluation split are
-translated first (into a new folder inside the run). The table (CSV), a short Markdown report and a run
-record are written next to the translations / into the run, under new names if earlier ones exist.
+RUN_OR_DIR is a folder of translations (a corpus with provenance columns, as written by
+`culturalstyle translate`), a translator run directory, whose source images of the evaluation split are
+translated first (into a new folder inside the run), or a plain folder of images made by another program:
+then `--source-images DIR` pairs each image with the source of the same file name for LPIPS and the
+identity baseline (without it, FID/KID, the real-target floor and attribution are reported). The table
+(CSV), a short Markdown report and a run record are written next to the translations / into the run, under
+new names if earlier ones exist.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "run_or_dir", help="translator run directory, or a folder with a translations manifest.csv"
+        "run_or_dir",
+        help="translator run directory, a folder with a translations manifest.csv, or a plain folder of images",
     )
+    parser.add_argument(
+        "--source-images",
+        type=Path,
+        help="plain folder only: the source images, paired with the translations by file name (for LPIPS)",
+    )
+    parser.add_argument("--method", help="plain folder only: method name in the table (default: folder name)")
     parser.add_argument("--target", required=True, help="target culture (e.g. renaissance)")
     parser.add_argument("--source", help="source culture (default: from the run / the translations' sources)")
     parser.add_argument("--split", default="test", help="split of the reference images (default test)")
@@ -111,6 +121,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{folder}: no such run or translations folder")
     corpus = Corpus.load(_corpus_path(args, folder))
     source = args.source
+    if args.source_images is not None and ((folder / "manifest.csv").exists() or _is_run(folder)):
+        raise ValueError(
+            "--source-images is for a plain folder of images; translations with a manifest (or a run) "
+            "already know their sources"
+        )
     if _is_run(folder):
         if source is None:
             from ..configs import load_yaml
@@ -119,6 +134,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             config = load_yaml(TrainConfig, folder / "config.yaml")
             source = config.source if args.target == config.target else config.target
         translations_dir = _translate_run(folder, corpus, source, args.target, args.split, args.checkpoint)
+        out_dir = folder
+    elif not (folder / "manifest.csv").exists():
+        translations_dir = metrics.folder_translations(
+            folder, target=args.target, source=source, source_images=args.source_images, method=args.method
+        )
         out_dir = folder
     else:
         translations_dir = folder
@@ -139,7 +159,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     first = table.iloc[0]
     stem = free_stem(
         out_dir,
-        f"evaluation-{first['source']}-to-{args.target}-{args.split}",
+        f"evaluation-{first['source'] or folder.name}-to-{args.target}-{args.split}",
         (".csv", ".md", ".record.json"),
     )
     csv_path = out_dir / f"{stem}.csv"
@@ -147,7 +167,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     atomic_write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(md_path, metrics.report_markdown(table))
     used = {metrics.FID_NETWORK: weights.sha256(metrics.FID_NETWORK)}
-    used[metrics.LPIPS_NETWORK] = weights.sha256(metrics.LPIPS_NETWORK)
+    if "lpips" in set(table["metric"]):
+        used[metrics.LPIPS_NETWORK] = weights.sha256(metrics.LPIPS_NETWORK)
     if config.attribution:
         used["vgg19-gatys"] = weights.sha256("vgg19-gatys")
     runs.write_record(
@@ -156,7 +177,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         config=config,
         seed=config.seed,
         inputs={
-            "translations": str(Path(translations_dir).resolve()),
+            "translations": str(Path(getattr(translations_dir, "root", translations_dir)).resolve()),
+            "source_images": str(args.source_images.resolve()) if args.source_images else "",
             "translations_manifest_hash": table.attrs.get("translations_manifest_hash", ""),
             "corpus": str(corpus.root.resolve()),
             "corpus_manifest_hash": table.attrs.get("corpus_manifest_hash", ""),
