@@ -77,19 +77,21 @@ def scores(features: np.ndarray, reference, n_bootstrap: int, kid_subsets: int, 
 def paired_difference(
     a: np.ndarray, b: np.ndarray, reference: np.ndarray, n_bootstrap: int, seed: int
 ) -> dict:
-    """FID(a) - FID(b) where row i of a and of b come from the same source image: one resample of the
-    source images and one of the reference images per replicate, shared by both."""
-    from culturalstyle import metrics
+    """FID(a) - FID(b) and KID(a) - KID(b) where row i of a and of b come from the same source image
+    (culturalstyle.paired: shared resamples of the sources and of the reference)."""
+    from culturalstyle.paired import fid_difference, kid_difference
 
-    rng = np.random.default_rng(seed)
-    idx_g = metrics.bootstrap_indices(len(a), n_bootstrap, rng)
-    idx_r = metrics.bootstrap_indices(len(reference), n_bootstrap, rng)
-    reps = metrics.fid_bootstrap(a, reference, idx_g, idx_r) - metrics.fid_bootstrap(
-        b, reference, idx_g, idx_r
-    )
-    estimate = metrics.fid_from_features(a, reference) - metrics.fid_from_features(b, reference)
-    lo, hi = metrics.percentile_ci(reps)
-    return {"estimate": estimate, "ci95": [lo, hi], "n_bootstrap": n_bootstrap, "below_zero": bool(hi < 0)}
+    fid = fid_difference(a, b, reference, n_bootstrap=n_bootstrap, seed=seed)
+    kid = kid_difference(a, b, reference, subsets=n_bootstrap, seed=seed)
+    return {
+        "estimate": fid.value,
+        "ci95": [fid.ci_low, fid.ci_high],
+        "n_bootstrap": n_bootstrap,
+        "below_zero": bool(fid.ci_high < 0),
+        "kid_estimate": kid.value,
+        "kid_ci95": [kid.ci_low, kid.ci_high],
+        "kid_below_zero": bool(kid.ci_high < 0),
+    }
 
 
 def config_for(args: argparse.Namespace, method: str, **fields):
@@ -146,6 +148,7 @@ def train_worker(args: argparse.Namespace, method: str) -> dict:
         "train_cpu_s": cpu,
         "eval_during_training_s": eval_seconds,
         "seconds_per_step": (wall - eval_seconds) / max(steps, 1),
+        "cpu_seconds_per_step": (cpu - eval_seconds) / max(steps, 1),  # load-independent with --clock cpu
         "images_per_s": 2 * config.batch_size * steps / max(wall - eval_seconds, 1e-9),
         "peak_rss_mib": rss_training,
         "rss_after_imports_mib": rss_imports,
@@ -187,12 +190,18 @@ def baselines(args: argparse.Namespace) -> dict:
     extractor = extractor_for(args.extractor, args.device)
     reference = metrics.culture_reference(corpus, args.target, "test", size=size, extractor=extractor)
     identity = metrics.culture_reference(corpus, args.source, "test", size=size, extractor=extractor)
-    real = metrics.culture_reference(corpus, args.target, "train", size=size, extractor=extractor)
+    # the floor at the translations' N (FID falls with N): a seeded random subset of the target's train split
+    train = corpus.filter(culture=args.target, split="train")
+    n = len(corpus.filter(culture=args.source, split="test"))
+    pick = np.sort(np.random.default_rng(args.seed).choice(len(train), min(n, len(train)), replace=False))
+    real = metrics.reference_stats(
+        type(train)(train.df.iloc[pick], corpus.root), size=size, extractor=extractor
+    )
     return {
         "size": size,
         "identity": scores(identity.features, reference, args.n_bootstrap, args.kid_subsets, args.seed),
         "real_target": scores(real.features, reference, args.n_bootstrap, args.kid_subsets, args.seed)
-        | {"images": f"{args.target} train split"},
+        | {"images": f"random {len(pick)} of the {len(train)} {args.target} train images (seed {args.seed})"},
     }
 
 
@@ -258,8 +267,48 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "translator_quality.json"
     )
+    parser.add_argument(
+        "--parallel", action="store_true", help="train all methods at once (one process each)"
+    )
+    parser.add_argument("--worker-results", help="assemble from DIR/<method>.json written by earlier workers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def worker_results(args: argparse.Namespace, argv: list[str] | None, runs_dir: Path) -> list[dict]:
+    """One training worker per method, in its own process: one after the other, or all at once with
+    `--parallel` (fair with the default CPU-time budget); or read from `--worker-results DIR/<method>.json`
+    (the last line each worker printed), to assemble runs made earlier."""
+    methods = args.methods.split(",")
+    if args.worker_results:
+        return [
+            json.loads((Path(args.worker_results) / f"{m}.json").read_text().strip().splitlines()[-1])
+            for m in methods
+        ]
+    forwarded = list(argv if argv is not None else sys.argv[1:])
+    forwarded = [a for a in forwarded if a != "--parallel"]
+    commands = {
+        m: [sys.executable, __file__, *forwarded, "--worker", m, "--runs-dir", str(runs_dir)] for m in methods
+    }
+    if args.parallel:
+        procs = {
+            m: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+            for m, cmd in commands.items()
+        }
+        outputs = {m: (p.communicate(), p.returncode) for m, p in procs.items()}
+    else:
+        outputs = {}
+        for m, cmd in commands.items():
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
+            outputs[m] = ((done.stdout, done.stderr), done.returncode)
+    results = []
+    for m in methods:
+        (stdout, stderr), code = outputs[m]
+        if code != 0:
+            print(stderr[-4000:], file=sys.stderr)
+            raise SystemExit(f"training worker for {m} failed")
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -277,14 +326,7 @@ def main(argv: list[str] | None = None) -> None:
     runs_dir = Path(args.runs_dir) if keep else Path(tempfile.mkdtemp(prefix="translator-quality-"))
     runs_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for method in args.methods.split(","):
-        forwarded = list(argv if argv is not None else sys.argv[1:])
-        cmd = [sys.executable, __file__, *forwarded, "--worker", method, "--runs-dir", str(runs_dir)]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
-        if done.returncode != 0:
-            print(done.stderr[-4000:], file=sys.stderr)
-            raise SystemExit(f"training worker for {method} failed")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+    for method, result in zip(args.methods.split(","), worker_results(args, argv, runs_dir)):
         results.append(result)
         line = ", ".join(
             f"{c}: step {r.get('step')} FID {r.get('fid', float('nan')):.1f} KID {r.get('kid', float('nan')):.4f}"

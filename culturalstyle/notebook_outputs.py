@@ -128,12 +128,13 @@ class Outputs:
         self.captions: dict[str, dict[str, Any]] = {}
 
     def figure(
-        self, fig: Figure, name: str, *, dpi: int = 150, caption: str = "", featured: bool = False
+        self, fig: Figure, name: str, *, dpi: int = 150, caption: str = "", featured: bool | int = False
     ) -> Path:
         """Save `fig` as `figures/<name>.png` and `.pdf` (with the caveat footnote); returns the PNG path.
 
         `caption` says what the figure shows and how to read it (the index prints it); `featured` asks the
-        index to show the figure first.
+        index to show the figure among its key figures: True, or a rank (1 comes before 2, and both before
+        True, which ranks as 100; ties keep the notebooks' order).
         """
         from .translation_plots import stamp
 
@@ -145,7 +146,8 @@ class Outputs:
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **kwargs)
         if caption or featured:
-            self.captions[png.name] = {"caption": caption, "featured": bool(featured)}
+            rank = 100 if featured is True else int(featured)
+            self.captions[png.name] = {"caption": caption, "featured": rank}
             from .cache import atomic_write_text
 
             atomic_write_text(
@@ -204,9 +206,19 @@ class Outputs:
         return digest
 
     def uses_translator(self, run_dir: str | Path) -> str:
-        """Record a translator run's final checkpoint (sha256) as a network used, and its folder."""
+        """Record a translator run's final checkpoint (sha256) as a network used, and its folder; for an
+        exported (shipped) translator, its generator files."""
+        from .translate.export import is_exported, read_export_info
         from .translate.train import list_checkpoints
 
+        if is_exported(run_dir):
+            self.inputs.setdefault("translators", []).append(str(Path(run_dir).resolve()))
+            files = [d["file"] for d in read_export_info(run_dir)["directions"].values()]
+            digests = [
+                self.uses_file(f"translator:{Path(run_dir).name}/{f}", Path(run_dir) / f, weights=True)
+                for f in files
+            ]
+            return digests[0]
         checkpoints = list_checkpoints(run_dir)
         if not checkpoints:
             raise FileNotFoundError(f"translator run {run_dir} has no checkpoint")

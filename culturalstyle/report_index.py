@@ -219,8 +219,13 @@ def write_index(
         title, intro = _notebook_intro(nb.executed)
         sections.append((nb, outputs, captions, title or nb.name, intro))
     chosen = [Path(p) for p in featured]
+    ranked = []  # (rank, notebook order, figure): rank 1 first (the notebooks' featured=1), True = 100
     for _nb, outputs, captions, *_ in sections:
-        chosen += [rel for rel in outputs["figures"] if captions.get(rel.name, {}).get("featured")]
+        for rel in outputs["figures"]:
+            rank = captions.get(rel.name, {}).get("featured")
+            if rank:
+                ranked.append((100 if rank is True else int(rank), len(ranked), rel))
+    chosen += [rel for *_, rel in sorted(ranked, key=lambda item: item[:2])]
     chosen = [p for p in dict.fromkeys(chosen) if (out / p).exists()]
     galleries = [g for _, outputs, *_ in sections for g in outputs["galleries"]]
     if galleries:

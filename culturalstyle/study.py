@@ -43,9 +43,14 @@ from .translation_study import (  # noqa: F401 - the notebooks' API
     nearest_real_table,
     placement_summary,
     placement_table,
+    shipped_translator,
+    shipped_translators,
     side_by_side,
+    translator_directions,
     translator_key,
+    translator_label,
     translator_run,
+    unique_baselines,
 )
 
 if TYPE_CHECKING:

@@ -220,6 +220,40 @@ def training_progress(
     return fig
 
 
+def fid_over_training(metrics: pd.DataFrame, *, chosen_step: int | None = None, title: str = "") -> Figure:
+    """FID and KID of the held-out translations at every evaluation during training (lower is better),
+    with the KID interval and the chosen (exported) checkpoint marked."""
+    if metrics.empty or not {"step", "fid", "kid"} <= set(metrics.columns):
+        raise ValueError(f"metrics.csv needs step, fid and kid columns; got {list(metrics.columns)}")
+    fig, axes = _figure(10, 3.4, ncols=2)
+    n = f"n = {int(metrics['n_generated'].iloc[0])} translations vs {int(metrics['n_reference'].iloc[0])} references"
+    axes[0].plot(metrics["step"], metrics["fid"], marker="o", ms=3, color="#e7298a")
+    axes[1].plot(metrics["step"], metrics["kid"], marker="o", ms=3, color="#e7298a")
+    if {"kid_ci_low", "kid_ci_high"} <= set(metrics.columns):
+        axes[1].fill_between(
+            metrics["step"],
+            metrics["kid_ci_low"],
+            metrics["kid_ci_high"],
+            alpha=0.2,
+            color="#e7298a",
+            label="KID ± 1.96 SD of subsets",
+        )
+        axes[1].legend(fontsize=7)
+    for ax, name in zip(axes, ("FID", "KID")):
+        if chosen_step is not None:
+            ax.axvline(chosen_step, color="#252525", ls="--", lw=1)
+            ax.annotate(
+                "shipped checkpoint", (chosen_step, ax.get_ylim()[1]), fontsize=7, ha="right", va="top"
+            )
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"{name} to the target's test images (lower is better)")
+        ax.set_title(f"{name} during training ({n})", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def translations_in_space(
     coords: np.ndarray,
     cultures: Sequence[str],

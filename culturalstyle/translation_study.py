@@ -76,6 +76,65 @@ def translator_run(
     return run_dir, "trained"
 
 
+def shipped_translator(name: str) -> Path:
+    """The directory of a pretrained translator shipped with the repository (`data/translators/<name>`).
+
+    Shipped translators are exported runs (see `translate.export`): generator weights with their sha256,
+    config, training record and curves, and the command that trains them again.
+    """
+    from .translate.export import is_exported
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "translators"
+    path = folder / name
+    if not is_exported(path):
+        available = sorted(p.name for p in folder.iterdir() if is_exported(p)) if folder.is_dir() else []
+        raise FileNotFoundError(
+            f"no shipped translator {name!r} in {folder}; available: {', '.join(available) or 'none'}"
+        )
+    return path
+
+
+def shipped_translators(names: Sequence[str], source: str, target: str) -> list[Path]:
+    """The shipped translators among `names` that translate `source` -> `target` (others are skipped,
+    with a message: a study of other cultures has no shipped translator to compare with)."""
+    from .translate import TrainConfig
+
+    chosen = []
+    for name in names:
+        path = shipped_translator(name)
+        config = TrainConfig.load(path / "config.yaml")
+        if (config.source, config.target) == (source, target):
+            chosen.append(path)
+        else:
+            print(
+                f"shipped translator {name} ({config.source} -> {config.target}) skipped: not {source} -> {target}"
+            )
+    return chosen
+
+
+def translator_label(run_dir: str | Path, preset: str | None = None) -> str:
+    """The method label of a translator's rows: `shipped-<method>` for a shipped (exported) translator,
+    `<method>-smoke (code-path check)` for a run of the smoke preset, else the method name."""
+    from .translate import TrainConfig
+    from .translate.export import is_exported
+
+    method = TrainConfig.load(Path(run_dir) / "config.yaml").method
+    if is_exported(run_dir) and Path(run_dir).resolve().parent.name == "translators":
+        return f"shipped-{method}"
+    if preset == "smoke":
+        return f"{method}-smoke (code-path check)"
+    return method
+
+
+def translator_directions(run_dir: str | Path, wanted: Sequence[str] = ("A2B", "B2A")) -> list[str]:
+    """The directions of `wanted` that this translator has (CUT/FastCUT are one-sided: A2B only)."""
+    from .translate import TrainConfig
+    from .translate.models import translator_class
+
+    config = TrainConfig.load(Path(run_dir) / "config.yaml")
+    return [d for d in wanted if d in translator_class(config.method).generators]
+
+
 def loss_curves(losses: pd.DataFrame, *, smooth: int | None = None, title: str = "") -> Figure:
     """Training losses per step; see `translation_plots.loss_curves` (kept here for the notebooks)."""
     from .translation_plots import loss_curves as draw
@@ -95,6 +154,8 @@ def evaluate_translator(
     config: Any = None,
     overwrite: bool = False,
     progress: bool = False,
+    label: str | None = None,
+    checkpoint: str = "last",
 ) -> tuple[pd.DataFrame, dict[str, Corpus]]:
     """Translate the `split` images of each direction's source culture with the run, and evaluate them
     (FID/KID/LPIPS/ArtFID/attribution with the identity and real-target baselines) next to the style-transfer
@@ -103,6 +164,9 @@ def evaluate_translator(
     side of a scroll-format output stays above the metrics' 32 px minimum). Every evaluation row records
     the resolution it was computed at (`size`).
 
+    `run_dir` is a training run or an exported/shipped translator; `label` names its rows and folders
+    (default `translator_label`); directions the translator lacks (B2A of a one-sided CUT) are skipped.
+    `checkpoint` picks `last`, `best` or a step of a run (an exported translator has one).
     Translations go to new folders `<out_folder>/translations/<name>/` (replaced only with `overwrite`).
     Returns the concatenated evaluation table (one row per metric, method and direction; the identity and
     real-target baselines once per source, target, split and size) and the translation corpora by name.
@@ -122,9 +186,9 @@ def evaluate_translator(
     unknown = sorted(set(baselines) - {"adain", "gatys"})
     if unknown:
         raise ValueError(f"unknown baseline(s) {unknown}; use adain and/or gatys")
+    label = label or translator_label(run_dir)
+    directions = translator_directions(run_dir, directions)
     folder = Path(out_folder) / "translations"
-    if overwrite and folder.exists():
-        shutil.rmtree(folder)  # explicitly asked for: this notebook's own translations, made again below
     tables, translations = [], {}
     evaluated_baselines: set[tuple[str, str, int]] = set()
 
@@ -148,10 +212,14 @@ def evaluate_translator(
         inputs = corpus.filter(culture=source, split=split)
         if len(inputs) == 0:
             raise ValueError(f"no {source!r} images in split {split!r} to translate")
-        name = f"cyclegan-{source}2{target}"
-        out = runs.new_output_dir(folder / name)
-        translations[name] = translate_images(run_dir, inputs, direction, out, progress=progress)
-        tables.append(evaluate_once(translations[name], source, target))
+        name = f"{label.split(' ')[0]}-{source}2{target}"
+        out = _fresh_folder(folder / name, overwrite)
+        translated = translate_images(
+            run_dir, inputs, direction, out, checkpoint=checkpoint, progress=progress
+        )
+        translated.df["method"] = label  # the rows of this translator carry its label
+        translations[name] = translated
+        tables.append(evaluate_once(translated, source, target))
         contents = [
             ContentImage(
                 str(r["image_id"]), corpus.abspath(r), str(r["sha256"]), str(r["split"]), str(r["license"])
@@ -160,7 +228,7 @@ def evaluate_translator(
         ]
         for method in baselines:
             name = f"{method}-{source}2{target}"
-            out = runs.new_output_dir(folder / name)
+            out = _fresh_folder(folder / name, overwrite)
             size = baseline_size or max(run_config.size, 128)
             nst_config = AdaINConfig(size=size) if method == "adain" else GatysConfig(size=size)
             translations[name] = stylize_all(
@@ -168,6 +236,21 @@ def evaluate_translator(
             )
             tables.append(evaluate_once(translations[name], source, target))
     return pd.concat(tables, ignore_index=True), translations
+
+
+def _fresh_folder(path: Path, overwrite: bool) -> Path:
+    """A new output folder; with `overwrite` (explicitly asked for) an earlier one of this name is replaced."""
+    if overwrite and path.exists():
+        shutil.rmtree(path)
+    return runs.new_output_dir(path)
+
+
+def unique_baselines(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per baseline metric and (source, target, split, size), when several evaluations are joined."""
+    key = ["role", "metric", "method", "source", "target", "split", "size"]
+    is_baseline = table["role"] == "baseline"
+    baselines = table[is_baseline].drop_duplicates(subset=key, keep="first")
+    return pd.concat([table[~is_baseline], baselines]).sort_index().reset_index(drop=True)
 
 
 def nearest_real(

@@ -51,6 +51,11 @@ TRANSLATOR = [
     ),
     ("overrides", "{}", 'TrainConfig fields to change, e.g. {"steps": 200, "lambda_gram": 1.0}'),
     (
+        "shipped",
+        '["ukiyo_e2renaissance-fastcut"]',
+        "pretrained translators shipped in data/translators/, shown first; [] for none",
+    ),
+    (
         "runs_root",
         "None",
         "where translator runs live, None: the cache translators/ (reused across studies)",
@@ -577,7 +582,39 @@ if tensorboard.is_dir():
     print("TensorBoard:", command)
 """
             ),
-            md("## Loss curves"),
+            md(
+                "## The shipped translator: how it was trained\n\n"
+                "A pretrained translator ships with the repository (`data/translators/`), trained with this "
+                "toolkit's own `culturalstyle train` (its `COMMAND.md` has the exact command). Below: its FID/KID "
+                "on the held-out test split during training and its sample grids over training. Notebook 4 "
+                "evaluates it beside the translator trained in this notebook."
+            ),
+            code(
+                """
+import json
+
+for shipped_dir in study.shipped_translators(shipped, source, target):
+    out.uses_translator(shipped_dir)
+    info = json.loads((shipped_dir / "translator.json").read_text())
+    label = study.translator_label(shipped_dir)
+    print(f"{label}: {shipped_dir.name}, exported checkpoint {info['checkpoint']} (step {info['step']} of "
+          f"{info['total_steps']}), best step during training {info['best_step']}; command: {shipped_dir / 'COMMAND.md'}")
+    fig = translation_plots.fid_over_training(pd.read_csv(shipped_dir / "metrics.csv"), chosen_step=info["step"],
+                                              title=f"{label}: {source} → {target}")
+    out.figure(fig, f"fid_over_training_{label}", caption="FID and KID of the shipped translator's translations of "
+               "the held-out test split to the target culture's test images at every evaluation during training "
+               "(lower is better); the dashed line is the exported checkpoint. The best checkpoint is chosen on this "
+               "same split, so its score is optimistic; the last one is not chosen.")
+    grids = sorted((shipped_dir / "samples").glob("step_*_A2B.png"))
+    if grids:
+        fig = translation_plots.training_progress(translation_plots.sample_grid_steps(grids), source=source,
+                                                  target=target)
+        out.figure(fig, f"progress_{label}", caption=f"{label}: sample grids over training (fixed training "
+                   "images; columns source | translation).")
+plt.show()
+"""
+            ),
+            md("## Loss curves of the translator trained here"),
             code(
                 """
 losses = pd.read_csv(run_dir / "losses.csv")
@@ -645,6 +682,11 @@ def evaluate_translation() -> nbformat.NotebookNode:
             ("image_size", "256", "image side for the style space used to find the nearest real target"),
             ("batch_size", "8", "images per VGG19 forward pass"),
             ("grid_examples", "4", "rows of the side-by-side grids"),
+            (
+                "shipped_fid_size",
+                "None",
+                "image side for FID/KID of the shipped translators (px), None: their own",
+            ),
         ]
     )
     return notebook(
@@ -676,7 +718,17 @@ print(f"translator {status}: {run_dir}")
 out.uses_corpus("corpus", corp)
 out.uses_translator(run_dir)
 out.uses_weights("inception-fid", "alexnet-lpips", "vgg19-gatys", *(["adain-decoder"] if "adain" in baselines else []))
-evaluation, translations = study.evaluate_translator(
+tables, translations = [], {}
+for shipped_dir in study.shipped_translators(shipped, source, target):
+    out.uses_translator(shipped_dir)
+    table, made = study.evaluate_translator(  # at the shipped translator's own resolution
+        corp, shipped_dir, out.folder, directions=directions, split=split, baselines=[],
+        config=metrics.EvaluationConfig(split=split, size=shipped_fid_size, n_bootstrap=n_bootstrap, seed=seed),
+        overwrite=overwrite,
+    )
+    tables.append(table)
+    translations.update(made)
+table, made = study.evaluate_translator(
     corp,
     run_dir,
     out.folder,
@@ -686,7 +738,11 @@ evaluation, translations = study.evaluate_translator(
     baseline_size=baseline_size,
     config=metrics.EvaluationConfig(split=split, size=fid_size, n_bootstrap=n_bootstrap, seed=seed),
     overwrite=overwrite,
+    label=study.translator_label(run_dir, preset),
 )
+tables.append(table)
+translations.update(made)
+evaluation = study.unique_baselines(pd.concat(tables, ignore_index=True))
 out.table(evaluation, "evaluation")
 wide = metrics.compare_runs([evaluation])
 wide.columns = [" | ".join(map(str, c)) for c in wide.columns]
@@ -710,13 +766,17 @@ plt.show()
                 """
 space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
 for name, trans in translations.items():
-    if not name.startswith("cyclegan"):
+    if name.startswith(("adain", "gatys")):
         continue
+    is_shipped = name.startswith("shipped")
     fig, nearest = study.side_by_side(corp, trans, space, n_rows=grid_examples, image_size=image_size,
                                       batch_size=batch_size)
     out.table(nearest, f"nearest_real_{name}")
     shared = int(nearest["n_sharing"].max())
-    out.figure(fig, f"side_by_side_{name}", caption="Source | translation | the nearest real target image of the "
+    what = (f"the shipped pretrained translator ({trans.df['method'].iloc[0]}) on {split} images it never saw"
+            if is_shipped else f"the translator trained here ({trans.df['method'].iloc[0]})")
+    out.figure(fig, f"side_by_side_{name}", featured=1 if is_shipped else False,
+               caption=f"Source | translation by {what} | the nearest real target image of the "
                "training split in the full style embedding, with the Euclidean distance d; "
                + (f"{shared} of {len(nearest)} translations share one nearest image: they are near-identical "
                   "(a translator that has not learned yet), not a display error." if shared > 1 else

@@ -375,3 +375,24 @@ def test_index_renders_short_with_the_caveat_on_the_first_screen(indexed: Path, 
     banner = np.abs(pixels - [0xB2, 0x22, 0x22]).max(axis=2) < 40  # the caveat's red border
     rows = np.flatnonzero(banner.sum(axis=1) > 200)
     assert len(rows) and rows.min() < 400, "the caveat's border is not on the first screen"
+
+
+def test_featured_ranks_order_the_key_figures_across_notebooks(indexed: Path, tmp_path: Path) -> None:
+    """A figure a later notebook features with rank 1 (the shipped translator's side by side) comes before
+    an earlier notebook's plain featured figure (rank True = 100)."""
+    from culturalstyle import report_index
+
+    indexed = Path(shutil.copytree(indexed, tmp_path / "copy"))
+    record = json.loads((indexed / "run_record.json").read_text())
+    result = rp.Reproduction(out_dir=indexed, profile="smoke", seconds=record["seconds"])
+    result.notebooks = [
+        rp.NotebookResult(n["name"], n["status"], n["seconds"], {}) for n in record["notebooks_run"]
+    ]
+    (indexed / "2_second" / "figures").mkdir()
+    shutil.copy(indexed / "1_first" / "figures" / "line.png", indexed / "2_second" / "figures" / "top.png")
+    (indexed / "2_second" / "captions.json").write_text(
+        json.dumps({"top.png": {"caption": "t", "featured": 1}})
+    )
+    report_index.write_index(result, caveat="c")
+    key = (indexed / "index.html").read_text().split("<h2 id='featured'>", 1)[1].split("</div>", 1)[0]
+    assert key.index("2_second/figures/top.png") < key.index("1_first/figures/line.png")

@@ -59,7 +59,7 @@ def test_outputs_stamp_the_caveat_write_captions_and_record_hashes(tmp_path, mon
     out.figure(fig, "again")  # saving twice does not stamp twice
     assert [t.get_text() for t in fig.texts] == [out.caveat]
     captions = json.loads((out.folder / study.CAPTIONS_NAME).read_text())
-    assert captions == {"line.png": {"caption": "A line.", "featured": True}}
+    assert captions == {"line.png": {"caption": "A line.", "featured": 100}}
 
     corpus = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     out.uses_corpus("corpus", corpus)
@@ -235,3 +235,53 @@ def test_outputs_record_the_networks_of_embedded_backbones(tmp_path) -> None:
         "vgg19-gatys": "a" * 64,
         "inception-fid": "b" * 64,
     }
+
+
+def test_unique_baselines_keeps_one_row_per_baseline_and_every_translation_row() -> None:
+    base = {
+        "role": "baseline",
+        "metric": "fid",
+        "method": "identity",
+        "source": "a",
+        "target": "b",
+        "split": "test",
+    }
+    table = pd.DataFrame(
+        [
+            {**base, "size": 128, "value": 1.0},
+            {**base, "role": "translation", "method": "shipped-fastcut", "size": 128, "value": 0.5},
+            {**base, "size": 128, "value": 1.0},  # the same baseline from a second evaluation
+            {**base, "size": 32, "value": 2.0},  # another size: its own baseline
+            {**base, "role": "translation", "method": "cyclegan", "size": 32, "value": 3.0},
+        ]
+    )
+    out = study.unique_baselines(table)
+    assert list(out["value"]) == [1.0, 0.5, 2.0, 3.0]
+
+
+def test_shipped_translators_labels_and_directions(tmp_path, monkeypatch) -> None:
+    """Shipped translators are found by name, filtered by cultures, labelled `shipped-<method>`; a one-sided
+    method has A2B only; a smoke run is labelled a code-path check."""
+    from culturalstyle import translation_study
+    from culturalstyle.translate import make_config
+
+    with pytest.raises(FileNotFoundError, match="no shipped translator 'nope'"):
+        study.shipped_translator("nope")
+    folder = tmp_path / "data" / "translators" / "a2b-fastcut"
+    folder.mkdir(parents=True)
+    make_config("smoke", method="fastcut", source="a", target="b").save(folder / "config.yaml")
+    (folder / "translator.json").write_text("{}")
+    monkeypatch.setattr(
+        translation_study, "__file__", str(tmp_path / "culturalstyle" / "translation_study.py")
+    )
+    assert study.shipped_translator("a2b-fastcut") == folder
+    assert study.shipped_translators(["a2b-fastcut"], "a", "b") == [folder]
+    assert study.shipped_translators(["a2b-fastcut"], "b", "a") == []  # other cultures: skipped
+    assert study.translator_label(folder) == "shipped-fastcut"
+    assert study.translator_directions(folder) == ["A2B"]
+    run = tmp_path / "run"
+    run.mkdir()
+    make_config("smoke", source="a", target="b").save(run / "config.yaml")
+    assert study.translator_label(run, "smoke") == "cyclegan-smoke (code-path check)"
+    assert study.translator_label(run, "cpu") == "cyclegan"
+    assert study.translator_directions(run) == ["A2B", "B2A"]

@@ -103,6 +103,8 @@ def test_export_writes_a_self_contained_translator(tmp_path, fastcut_run):
     command = (out / "COMMAND.md").read_text()
     assert "--config config.yaml" in command and "--source ukiyo_e --target renaissance" in command
     assert Image.open(out / "training_curves.png").format == "PNG"
+    grids = sorted(p.name for p in (fastcut_run / "samples").glob("step_*.png"))
+    assert grids and sorted(p.name for p in (out / "samples").iterdir()) == grids  # training progress travels
     record = json.loads((out / "run_record.json").read_text())
     assert (
         record["kind"] == "translator-export"

@@ -7,6 +7,7 @@
     <out>/config.yaml            the run's TrainConfig
     <out>/run_record.json        the export's record (the training run's record is kept as training_record.json)
     <out>/losses.csv, metrics.csv, training_curves.png, COMMAND.md (the command that trains it again)
+    <out>/samples/step_*.png     the run's sample grids over training
 
 Only generator weights are exported: no discriminator, optimiser or training state.
 """
@@ -192,6 +193,11 @@ def export_translator(
     for name in ("losses.csv", "metrics.csv"):
         if (run_dir / name).exists():
             shutil.copyfile(run_dir / name, out_dir / name)
+    grids = sorted((run_dir / "samples").glob("step_*.png"))  # training progress, for the study's report
+    if grids:
+        (out_dir / "samples").mkdir()
+        for grid in grids:
+            shutil.copyfile(grid, out_dir / "samples" / grid.name)
     shutil.copyfile(run_dir / runs.RECORD_NAME, out_dir / "training_record.json")
     training_curves(run_dir, out_dir / "training_curves.png")
     atomic_write_text(out_dir / "COMMAND.md", _command_md(run_dir, config, record, out_dir.name, info))
