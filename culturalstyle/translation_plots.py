@@ -61,8 +61,12 @@ def metric_intervals(
     missing = [m for m in metrics if m not in set(table["metric"])]
     if missing:
         raise ValueError(f"the evaluation table has no rows for metric(s) {missing}")
+    # a (method, role) can appear at several resolutions (a shipped 128 px translator beside a 32 px smoke
+    # run, each with its own baselines and controls): the size is part of a row's key
+    columns = ["source", "target", "method", "role"] + (["size"] if "size" in table else [])
+    sized = "size" in table and table["size"].nunique() > 1
     keys = (
-        table[["source", "target", "method", "role"]]
+        table[columns]
         .drop_duplicates()
         .assign(
             _role=lambda d: d["role"].map(ROLE_ORDER).fillna(3),
@@ -74,11 +78,11 @@ def metric_intervals(
     for direction, group in keys.groupby(["source", "target"], sort=False):
         if rows:
             rows.append(None)  # a gap between directions
-        rows.extend((*direction, r.method, r.role) for r in group.itertuples())
+        rows.extend(tuple(getattr(r, c) for c in columns) for r in group.itertuples())
     fig, axes = _figure(4.6 * len(metrics) + 2.2, 0.34 * len(rows) + 1.6, len(metrics), sharey=True)
     positions = {key: -i for i, key in enumerate(rows) if key is not None}
     for ax, metric in zip(axes, metrics):
-        part = table[table["metric"] == metric].set_index(["source", "target", "method", "role"])
+        part = table[table["metric"] == metric].set_index(columns)
         values = part["value"].to_numpy(float)
         lows, highs = part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float)
         span = np.nanmax(np.concatenate([values, highs])) - min(
@@ -116,15 +120,14 @@ def metric_intervals(
     for key in rows:
         if key is None:
             continue
-        source, target, method, role = key
-        n = table[
-            (table["source"] == source)
-            & (table["target"] == target)
-            & (table["method"] == method)
-            & (table["role"] == role)
-        ].iloc[0]
+        source, target, method, role = key[:4]
+        mask = np.logical_and.reduce([table[c] == v for c, v in zip(columns, key)])
+        n = table[mask].iloc[0]
         kind = "" if role == "translation" else f" ({role})"
-        labels.append(f"{source}→{target}  {method}{kind}  n={int(n['n_generated'])}/{int(n['n_reference'])}")
+        at = f" @{int(key[4])}px" if sized else ""
+        labels.append(
+            f"{source}→{target}  {method}{kind}{at}  n={int(n['n_generated'])}/{int(n['n_reference'])}"
+        )
     axes[0].set_yticks(list(positions.values()), labels, fontsize=8)
     axes[0].set_ylim(min(positions.values()) - 0.7, 0.7)
     fig.suptitle(

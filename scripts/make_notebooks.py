@@ -778,9 +778,10 @@ for name, trans in translations.items():
     out.figure(fig, f"side_by_side_{name}", featured=1 if is_shipped else False,
                caption=f"Source | translation by {what} | the nearest real target image of the "
                "training split in the full style embedding, with the Euclidean distance d; "
-               + (f"{shared} of {len(nearest)} translations share one nearest image: they are near-identical "
-                  "(a translator that has not learned yet), not a display error." if shared > 1 else
-                  "each translation has its own nearest image."))
+               + (f"{shared} of {len(nearest)} translations share one nearest image: in a high-dimensional "
+                  "space some real images are the nearest neighbour of many points, and the near-identical outputs "
+                  "of a translator that has not learned yet always share one; not a display error." if shared > 1
+                  else "each translation has its own nearest image."))
 plt.show()
 """
             ),

@@ -171,6 +171,26 @@ def test_metric_intervals_draw_each_row_once_with_method_colours_and_direction()
         translation_plots.metric_intervals(table, ("fid", "kid"))
 
 
+def test_metric_intervals_keep_a_method_at_two_resolutions_apart():
+    """A shipped translator at 128 px beside a smoke run at 32 px: each resolution has its own identity
+    baseline, drawn as its own row and labelled with its size (they used to collide into one key)."""
+    from culturalstyle import translation_plots
+
+    small = _evaluation(duplicate_baselines=False)
+    large = small[small["method"].isin(["identity", "adain"])].assign(size=128)
+    large.loc[large["method"] == "adain", "method"] = "shipped-fastcut"
+    large.loc[large["method"] == "identity", "value"] += 5
+    fig = translation_plots.metric_intervals(pd.concat([small, large], ignore_index=True), ("fid",))
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert (
+        "a→b  identity (baseline) @32px  n=18/22" in labels
+        and "a→b  identity (baseline) @128px  n=18/22" in labels
+    )
+    assert "a→b  shipped-fastcut @128px  n=18/22" in labels and len(labels) == len(set(labels)) == 12
+    dots = sorted(float(c.lines[0].get_xdata()[0]) for c in fig.axes[0].containers)
+    assert dots.count(320.0) == 2 and dots.count(325.0) == 2  # both identity rows, at their own values
+
+
 def test_loss_curves_state_the_smoothing_window_and_label_the_axes():
     from culturalstyle import translation_plots
 
