@@ -74,8 +74,8 @@ def metric_intervals(
         )
         .sort_values(["source", "target", "_role", "_method"])
     )
-    rows: list[tuple[str, str, str, str] | None] = []
-    for direction, group in keys.groupby(["source", "target"], sort=False):
+    rows: list[tuple | None] = []
+    for _direction, group in keys.groupby(["source", "target"], sort=False):
         if rows:
             rows.append(None)  # a gap between directions
         rows.extend(tuple(getattr(r, c) for c in columns) for r in group.itertuples())
