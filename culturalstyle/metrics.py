@@ -372,20 +372,19 @@ def _check_pair(a: np.ndarray, b: np.ndarray, *, minimum: int, what: str) -> Non
         raise ValueError(f"{what} needs at least {minimum} images per set, got {len(a)} and {len(b)}")
 
 
-def isometric_projection(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates of both sets in an orthonormal basis of the span of the pooled, centred features.
+def isometric_projection(*sets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Coordinates of every set in an orthonormal basis of the span of the pooled, centred features.
 
-    Means differences, covariances and the eigenvalues of Σa·Σb (hence FID) are unchanged, also for any
-    resample of the rows, but the dimension drops to at most n_a + n_b - 1.
+    Means differences, covariances and the eigenvalues of Σa·Σb (hence FID between any two of the sets) are
+    unchanged, also for any resample of the rows, but the dimension drops to at most (total rows) - 1.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    pooled = np.concatenate([a, b])
+    arrays = [np.asarray(x, dtype=np.float64) for x in sets]
+    pooled = np.concatenate(arrays)
     centre = pooled.mean(axis=0)
     _, s, vt = np.linalg.svd(pooled - centre, full_matrices=False)
     keep = s > s.max() * 1e-12 if s.size and s.max() > 0 else np.zeros_like(s, dtype=bool)
-    basis = vt[keep].T if keep.any() else np.zeros((a.shape[1], 1))
-    return (a - centre) @ basis, (b - centre) @ basis
+    basis = vt[keep].T if keep.any() else np.zeros((pooled.shape[1], 1))
+    return tuple((x - centre) @ basis for x in arrays)
 
 
 def bootstrap_indices(n: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:

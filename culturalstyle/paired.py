@@ -19,21 +19,9 @@ from .metrics import (
     fid_from_features,
     fid_from_stats,
     fid_statistics,
+    isometric_projection,
     percentile_ci,
 )
-
-
-def _pooled_projection(*sets: np.ndarray) -> list[np.ndarray]:
-    """All sets in an orthonormal basis of the pooled centred span: every FID between (re)samples is kept."""
-    arrays = [np.asarray(s, dtype=np.float64) for s in sets]
-    pooled = np.concatenate(arrays)
-    if len(pooled) - 1 >= pooled.shape[1]:
-        return arrays
-    centre = pooled.mean(axis=0)
-    _, s, vt = np.linalg.svd(pooled - centre, full_matrices=False)
-    keep = s > s.max() * 1e-12 if s.size and s.max() > 0 else np.zeros_like(s, dtype=bool)
-    basis = vt[keep].T if keep.any() else np.zeros((pooled.shape[1], 1))
-    return [(a - centre) @ basis for a in arrays]
 
 
 def fid_difference(
@@ -52,7 +40,12 @@ def fid_difference(
         raise ValueError("a FID difference needs at least 2 images per set")
     value = fid_from_features(a, reference) - fid_from_features(b, reference)
     rng = np.random.default_rng(seed)
-    pa, pb, pr = _pooled_projection(a, b, reference)
+    # projected onto the pooled span (exact FIDs, far fewer dimensions) when there are fewer rows than features
+    pa, pb, pr = (
+        (a, b, reference)
+        if len(a) * 2 + len(reference) - 1 >= a.shape[1]
+        else isometric_projection(a, b, reference)
+    )
     idx_g = bootstrap_indices(len(a), n_bootstrap, rng)
     idx_r = bootstrap_indices(len(reference), n_bootstrap, rng)
     reps = np.empty(n_bootstrap)

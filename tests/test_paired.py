@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from culturalstyle import metrics
-from culturalstyle.paired import _pooled_projection, fid_difference, kid_difference, polynomial_mmd2
+from culturalstyle.paired import fid_difference, kid_difference, polynomial_mmd2
 
 
-def test_pooled_projection_keeps_every_fid_between_resamples():
+def test_isometric_projection_of_three_sets_keeps_every_fid_between_resamples():
     rng = np.random.default_rng(0)
     a, b, r = (rng.normal(size=(12, 40)) + shift for shift in (0.0, 0.5, 1.0))
-    pa, pb, pr = _pooled_projection(a, b, r)
+    pa, pb, pr = metrics.isometric_projection(a, b, r)
     assert pa.shape[1] <= 35
     rows = rng.integers(0, 12, 12)
     assert metrics.fid_from_features(pa[rows], pr) == pytest.approx(
