@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -44,6 +45,53 @@ def test_committed_notebooks_match_their_generator() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def _make_notebooks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", REPO / "scripts" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_notebook_sources_are_checked_by_ruff() -> None:
+    """The notebooks' code is real Python that the linter and formatter see (jupytext py:percent sources)."""
+    sources = sorted((NOTEBOOKS / "src").glob("*.py"))
+    assert [p.stem for p in sources] == STUDY
+    for args in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, *map(str, sources)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_notebook_generator_refreshes_defaults_and_refuses_bad_sources(tmp_path: Path) -> None:
+    """A stale default is rewritten from the smoke profile; a parameter doc with "=" or a PARAMETERS list that
+    disagrees with the parameters cell is refused with the file named."""
+    make = _make_notebooks()
+    good = (NOTEBOOKS / "src" / "1_corpus_overview.py").read_text()
+    assert "n_examples = 4  #" in good  # the smoke profile's value
+    stale = tmp_path / "1_corpus_overview.py"
+    stale.write_text(good.replace("n_examples = 4  #", "n_examples = 9  #"))
+    assert make.refreshed_source(stale) == good
+
+    bad_doc = tmp_path / "1_corpus_overview.py"
+    bad_doc.write_text(good.replace("# size of the grids images (px)", "# size = 96 px"))
+    with pytest.raises(make.SourceError, match=r"1_corpus_overview.py.*thumb_size.*'='"):
+        make.refreshed_source(bad_doc)
+
+    missing = tmp_path / "1_corpus_overview.py"
+    missing.write_text(good.replace('"verify_hashes",', "", 1))
+    with pytest.raises(make.SourceError, match="PARAMETERS lists"):
+        make.refreshed_source(missing)
+
+    notebook = make.notebook_text("1_corpus_overview", good)
+    assert notebook == (NOTEBOOKS / "1_corpus_overview.ipynb").read_text()
+
+
 def test_every_notebook_declares_documented_parameters_and_writes_results() -> None:
     import papermill
 
@@ -65,7 +113,7 @@ def test_every_notebook_declares_documented_parameters_and_writes_results() -> N
             if cell.cell_type == "code":
                 compile(cell.source, f"{stem} cell {i}", "exec")  # a syntax error fails here, not mid-study
         code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-        assert f'study.Outputs(results_dir, "{stem}"' in code and "out.record(PARAMETERS)" in code
+        assert re.search(rf'Outputs\(\s*results_dir,\s*"{stem}"', code) and "out.record(PARAMETERS)" in code
 
 
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
