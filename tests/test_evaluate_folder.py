@@ -100,7 +100,7 @@ def test_cli_evaluates_a_plain_folder(toy, tmp_path, monkeypatch, capsys):  # no
     corpus, trans, _ = toy
     plain, sources = _plain_copies(trans, corpus, tmp_path)
     corpus.save(tmp_path / "corpus")
-    monkeypatch.setattr(metrics, "inception_extractor", lambda device=None: counting()[0])
+    monkeypatch.setattr(metrics.fidelity, "inception_extractor", lambda device=None: counting()[0])
     monkeypatch.setattr(weights, "lpips_network", lambda *a, **k: MeanAbsLPIPS())
     monkeypatch.setattr(weights, "sha256", lambda name: "f" * 64)
     args = [

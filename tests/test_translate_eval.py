@@ -123,7 +123,7 @@ def test_reference_statistics_are_computed_once(tmp_path, eval_corpus, monkeypat
     def fail(*args, **kwargs):
         raise AssertionError("the reference statistics were recomputed")
 
-    monkeypatch.setattr(metrics, "inception_features", fail)
+    monkeypatch.setattr(metrics.fidelity, "inception_features", fail)
     run = T.train(
         config(method="fastcut", steps=2, eval_every=2), eval_corpus, tmp_path / "b", eval_extractor=extractor
     )
