@@ -122,3 +122,31 @@ def test_cli_evaluates_a_plain_folder(toy, tmp_path, monkeypatch, capsys):  # no
     assert "lpips" not in set(second["metric"])
     assert main([*args, "--source-images", str(tmp_path / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_cli_metric_option_adds_a_registered_metric(toy, tmp_path, monkeypatch, capsys):  # noqa: F811
+    from culturalstyle import weights
+
+    corpus, trans, _ = toy
+    plain, sources = _plain_copies(trans, corpus, tmp_path)
+    corpus.save(tmp_path / "corpus")
+    monkeypatch.setattr(metrics.fidelity, "inception_extractor", lambda device=None: counting()[0])
+    monkeypatch.setattr(weights, "sha256", lambda name: "f" * 64)
+    args = [
+        "evaluate",
+        str(plain),
+        "--target",
+        "tgt",
+        "--source",
+        "src",
+        "--corpus",
+        str(tmp_path / "corpus"),
+    ]
+    args += ["--no-attribution", "--n-bootstrap", "0", "--kid-subsets", "5"]
+    assert main([*args, "--metric", "palette_distance"]) == 0
+    table = pd.read_csv(plain / "evaluation-src-to-tgt-test.csv")
+    assert set(table.loc[table["metric"] == "palette_distance", "method"]) == {"plain", "real-target"}
+    assert "palette_distance" in (plain / "evaluation-src-to-tgt-test.md").read_text()
+    assert main([*args, "--metric", "nope"]) == 1  # refused before anything is computed or written
+    assert "unknown metric(s) nope" in capsys.readouterr().err
+    assert not (plain / "evaluation-src-to-tgt-test-2.csv").exists()

@@ -53,6 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", default="latest", help="checkpoint of a run to translate with")
     parser.add_argument("--no-attribution", action="store_true", help="skip the culture classifier")
     parser.add_argument("--no-baselines", action="store_true", help="skip the identity and real-target rows")
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also compute this registered metric (repeatable), e.g. palette_distance (off by default)",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, auto (default: CUDA when present)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.set_defaults(handler=run_evaluate)
@@ -116,6 +123,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..cache import atomic_write_text
     from ..corpus import Corpus
 
+    metrics.registry.check_metric_names(args.metric)  # before any translating
     folder = Path(args.run_or_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such run or translations folder")
@@ -152,6 +160,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         attribution=not args.no_attribution,
         baselines=not args.no_baselines,
         seed=args.seed,
+        extra_metrics=tuple(args.metric),
     )
     table = metrics.evaluate(
         translations_dir, source=source, target=args.target, corpus=corpus, config=config, device=args.device

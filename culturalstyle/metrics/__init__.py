@@ -22,7 +22,7 @@ from __future__ import annotations
 # isort: off
 from . import fid, kid, lpips  # noqa: F401
 from . import artfid as artfid_metric  # noqa: F401 (the name `artfid` is the formula, below)
-from . import paired, attribution  # noqa: F401
+from . import paired, attribution, palette_distance  # noqa: F401
 
 # isort: on
 from .artfid import ARTFID_NOTE, artfid

@@ -126,13 +126,18 @@ def default_metrics() -> list[str]:
     return [name for name, metric in METRICS.items() if metric.default]
 
 
+def check_metric_names(names: Sequence[str]) -> None:
+    """Refuse names no metric is registered under, listing the registered ones."""
+    unknown = sorted({n for n in names if n not in METRICS})
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(METRICS)}")
+
+
 def enabled_metrics(names: Sequence[str] | None, extra: Sequence[str], config: Any) -> list[Metric]:
     """The metrics to compute, in registration order: `names` (None = the defaults) plus `extra`, minus
     those whose `switch` turns them off for `config`. Unknown names and missing dependencies are errors."""
     wanted = list(default_metrics() if names is None else names) + list(extra)
-    unknown = sorted({n for n in wanted if n not in METRICS})
-    if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; registered: {', '.join(METRICS)}")
+    check_metric_names(wanted)
     chosen = [m for name, m in METRICS.items() if name in wanted and (m.switch is None or m.switch(config))]
     names_on = {m.name for m in chosen}
     for metric in chosen:
