@@ -7,7 +7,7 @@ artist-grouped folds): a translation is *on target* only when its set is exactly
 means the statistics cannot tell. Also reported: the projection on the source -> target centroid axis.
 
 `CultureAttribution` is fitted once per evaluation and scores any image set (translations, baselines, negative
-controls) with `rows(...)`; `attribution_rows` is what `metrics.evaluate` calls.
+controls) with `rows(...)`; `metrics.attribution` wraps it as the registered `attribution` metric.
 """
 
 from __future__ import annotations

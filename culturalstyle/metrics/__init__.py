@@ -7,7 +7,8 @@ concept:
 - `fidelity`: Inception features and cached reference statistics; `intervals`: bootstrap, percentile,
   centred and Wilson intervals, `MetricValue`;
 - one file per registered metric: `fid`, `kid`, `lpips`, `artfid`, `paired` (translation minus identity),
-  `attribution` (conformal culture sets), `palette_distance` (off by default);
+  `attribution` (conformal culture sets), `palette_distance` (off by default); any other file here is
+  imported too (after those), so a new metric is one file;
 - `registry` (`Metric`, `METRICS`, `register_metric`), `inputs` (what a metric's compute receives),
   `translations` (the translations and their sources), `controls` (negative-control images),
   `evaluate` (`EvaluationConfig`, `evaluate`, `compare_runs`) and `report` (`report_markdown`).
@@ -17,12 +18,14 @@ Every name below is importable as `culturalstyle.metrics.NAME`, as it was before
 
 from __future__ import annotations
 
+import sys
+
 # The built-in metrics register themselves on import, and registration order is the table's order of
 # sections and of metrics within a section: keep this block first and in this order.
 # isort: off
 from . import fid, kid, lpips  # noqa: F401
 from . import artfid as artfid_metric  # noqa: F401 (the name `artfid` is the formula, below)
-from . import paired, attribution, palette_distance  # noqa: F401
+from . import paired, attribution  # noqa: F401
 
 # isort: on
 from .artfid import ARTFID_NOTE, artfid
@@ -94,6 +97,20 @@ from .translations import (
     translation_size,
     translation_sources,
 )
+
+
+def _register_metric_files() -> None:
+    """Import every other module of this package (in name order), so that a metric file dropped in here
+    registers itself with no edit elsewhere; its rows come after the built-in ones."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if f"{__name__}.{info.name}" not in sys.modules:
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register_metric_files()
 
 _rows_for = rows_for  # the pre-package name, used by culturalstyle.attribution
 _lpips_identity = lpips_identity

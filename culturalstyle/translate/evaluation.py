@@ -1,9 +1,9 @@
 """Evaluation during training: FID and KID of a fixed held-out set's translations against the target culture.
 
 The held-out set is the source culture's test split (the first `eval_images` by image_id, 0 = all),
-brought to `eval_size` px the way metrics.py brings reference images (shorter side + centre crop); the
+brought to `eval_size` px the way `metrics.fidelity` brings reference images (shorter side + centre crop); the
 translations are quantised to 8 bits like saved images and go through the FID Inception. The target
-culture's test-split statistics are metrics.py's cached reference statistics: computed once, then read
+culture's test-split statistics are `metrics.fidelity`'s cached reference statistics: computed once, then read
 from the cache (no reference pass after the first). Without the inception-fid weights, evaluation is
 skipped with one warning and training goes on.
 """
