@@ -34,7 +34,7 @@ from .registry import (
     RESULT_COLUMNS,
     TRANSLATION,
 )
-from .report import _column_label
+from .report import column_label
 from .translations import _column, _label, load_translations, translation_size, translation_sources
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def compare_runs(results: Sequence[pd.DataFrame | str | os.PathLike]) -> pd.Data
     if not tables or all(len(t) == 0 for t in tables):
         raise ValueError("compare_runs needs at least one non-empty evaluation table")
     rows = pd.concat(tables, ignore_index=True)
-    label = rows.apply(_column_label, axis=1)
+    label = rows.apply(column_label, axis=1)
     if len(rows[["source", "target"]].drop_duplicates()) > 1:
         label = label + " (" + rows["source"].astype(str) + "→" + rows["target"].astype(str) + ")"
     rows["label"] = label

@@ -13,7 +13,8 @@ from .registry import TRANSLATION, output_of
 DIRECTION_WORDS = {"lower": "Lower is better for", "higher": "higher is better for"}
 
 
-def _column_label(row: pd.Series) -> str:
+def column_label(row: pd.Series) -> str:
+    """A row's column in reports and comparisons: the run (or method) for translations, else the method."""
     if row["role"] == TRANSLATION:
         return str(row["run"] or row["method"])
     return str(row["method"])
@@ -53,9 +54,9 @@ def report_markdown(table: pd.DataFrame, title: str | None = None) -> str:
         title
         or f"Evaluation: {first['source']} → {first['target']} ({first['split']} split, {first['size']} px)"
     )
-    labels = list(dict.fromkeys(table.apply(_column_label, axis=1)))
+    labels = list(dict.fromkeys(table.apply(column_label, axis=1)))
     lines = [f"# {title}", "", "| metric | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-    keyed = table.assign(label=table.apply(_column_label, axis=1)).set_index(["metric", "label"])
+    keyed = table.assign(label=table.apply(column_label, axis=1)).set_index(["metric", "label"])
     for metric in dict.fromkeys(table["metric"]):
         cells = []
         for label in labels:
