@@ -107,6 +107,13 @@ def test_palette_distance_is_off_by_default_and_adds_only_its_rows(toy):  # noqa
     assert p.loc["real-target", "n_generated"] == 8 and "random 8 of 10" in p.loc["real-target", "details"]
     assert (p["n_reference"] == 8).all() and (p["ci_low"] <= p["ci_high"]).all()
 
+    # alone, it runs no network at all: inputs nobody needs are never computed
+    extractor, module = counting()
+    alone = metrics.EvaluationConfig(**base, metrics=("palette_distance",))
+    only = metrics.evaluate(trans, config=alone, extractor=extractor, **kwargs)
+    assert set(only["metric"]) == {"palette_distance"} and module.images == 0
+    pd.testing.assert_frame_equal(only, rows.reset_index(drop=True))
+
     md = metrics.report_markdown(table)
     assert "| palette_distance |" in md
     direction = next(line for line in md.splitlines() if line.startswith("Lower is better for"))
