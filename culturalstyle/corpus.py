@@ -2,10 +2,11 @@
 
 A `Corpus` is what every other module consumes. It is built by an importer (`culturalstyle.importers`: a
 folder tree, the WikiArt/ArtGAN layout, or a CycleGAN dataset), which validates every file without stopping
-at the first bad one. This module holds the manifest, its persistence, what every reader relies on (hashes
-that are the files', paths inside the root, culture labels), `check`, and the artist-disjoint splits that
-keep each duplicate group (`culturalstyle.duplicates`) and each known artist on one side. The importers and
-summaries stay importable from here (`corpus.from_folder`, `corpus.format_summary`, ...).
+at the first bad one. This module holds the manifest, its persistence and what every reader relies on (hashes
+that are the files', paths inside the root, culture labels, which artists are known). The modules built on it
+stay importable from here (see `__getattr__`): the artist-disjoint splits (`culturalstyle.splits`:
+`corpus.make_splits`, ...), the checks (`culturalstyle.validation`: `corpus.check_corpus`, `ERROR_KINDS`, ...),
+the importers (`corpus.from_folder`, ...) and the summaries (`corpus.format_summary`, ...).
 """
 
 from __future__ import annotations
@@ -18,21 +19,21 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .cache import atomic_path, atomic_write_text, content_sha256
-from .duplicates import NEAR_DUPLICATE_BITS, find_duplicates, near_duplicate_pairs, phash
-from .images import (
-    ImageError,
-    ImageLimits,
-    load_image,
-    read_image_info,
-    verified_sha256,
-)
+from .cache import atomic_path, atomic_write_text
+from .duplicates import NEAR_DUPLICATE_BITS
+from .images import verified_sha256
 
-# names that live in the importer and summary modules, importable from here as before (see __getattr__)
+# names that live in the modules built on this one, importable from here as before (see __getattr__)
 _MOVED = {
+    "split_groups": "splits",
+    "make_splits": "splits",
+    "split_leaks": "splits",
+    "ERROR_KINDS": "validation",
+    "WARNING_KINDS": "validation",
+    "NOTE_KINDS": "validation",
+    "check_corpus": "validation",
     "DEFAULT_WIKIART_STYLE_MAP": "importers",
     "from_folder": "importers",
     "from_wikiart": "importers",
@@ -43,6 +44,9 @@ _MOVED = {
     "format_summary": "summary",
     "markdown_table": "summary",
     "hamming": "duplicates",
+    "find_duplicates": "duplicates",
+    "near_duplicate_pairs": "duplicates",
+    "phash": "duplicates",
 }
 
 MANIFEST_NAME = "manifest.csv"
@@ -241,6 +245,8 @@ class Corpus:
 
     def check(self, *, verify_hashes: bool = True, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:
         """Re-validate the corpus on disk; returns a problems DataFrame (empty when all is well)."""
+        from .validation import check_corpus
+
         return check_corpus(self, verify_hashes=verify_hashes, near_threshold=near_threshold)
 
     # -- integrity: what every reader relies on ---------------------------------------------------------------
@@ -347,267 +353,14 @@ def _relative_to(path: Path, folder: Path) -> str:
     return Path(os.path.relpath(Path(path).resolve(), folder)).as_posix()
 
 
-def _duplicate_problems(dups: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "path": dups["path_b"].tolist(),
-            "kind": [f"{k} duplicate" for k in dups["kind"]],
-            "reason": [
-                f"{k} duplicate of {a}" + (f" (pHash distance {d})" if k == "near" else "")
-                for k, a, d in zip(dups["kind"], dups["path_a"], dups["distance"], strict=True)
-            ],
-        },
-        columns=PROBLEM_COLUMNS,
-    )
-
-
-# --------------------------------------------------------------------------------------------------------
-# splits
-# --------------------------------------------------------------------------------------------------------
 def artist_known(artist: str) -> bool:
     return str(artist).strip().lower() not in UNKNOWN_ARTISTS
 
 
-def split_groups(corpus: Corpus, near_threshold: int = NEAR_DUPLICATE_BITS) -> np.ndarray:
-    """Group label per row: rows sharing a known artist, a sha256 or a near-duplicate pHash share a group.
-
-    Unknown artists are singletons (unless duplicated). Groups are what `make_splits` keeps together.
-    """
-    df = corpus.df
-    parent = list(range(len(df)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(i: int, j: int) -> None:
-        ri, rj = find(i), find(j)
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-
-    first_by_key: dict[tuple[str, str], int] = {}
-    for i, (artist, sha) in enumerate(zip(df["artist"], df["sha256"], strict=True)):
-        keys = [("sha", sha)] if sha else []
-        if artist_known(artist):
-            keys.append(("artist", str(artist).strip().lower()))
-        for key in keys:
-            if key in first_by_key:
-                union(i, first_by_key[key])
-            else:
-                first_by_key[key] = i
-    if "phash" in df.columns:
-        for i, j, _ in near_duplicate_pairs(df["phash"].tolist(), near_threshold):
-            union(i, j)
-    return np.array([find(i) for i in range(len(df))])
-
-
-def _majority(labels: pd.Series) -> str:
-    """The most frequent label (ties broken alphabetically, so the result never depends on row order)."""
-    counts = labels.value_counts()
-    return min(counts.index, key=lambda label: (-counts[label], label))
-
-
-def make_splits(
-    corpus: Corpus,
-    test_fraction: float = 0.2,
-    val_fraction: float = 0.0,
-    seed: int = 0,
-    near_threshold: int = NEAR_DUPLICATE_BITS,
-) -> Corpus:
-    """Assign train/val/test, deterministic from `seed`, stratified by culture and artist-disjoint.
-
-    Groups (see `split_groups`: one known artist, or one duplicate cluster) are shuffled per culture with
-    the seed and each is put into test (then val) while that brings the split closer to its target share
-    of the culture, else into train. A group spanning cultures is stratified under its majority culture.
-    If a culture with two or more groups would get no test group, its smallest group goes to test (and a
-    warning says the share is off). Rows whose split is "content" (content photos) are left unchanged.
-    """
-    if not 0 <= test_fraction < 1 or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
-        raise ValueError(f"bad split fractions: test={test_fraction}, val={val_fraction}")
-    df = corpus.df.copy()
-    art = df["split"] != CONTENT_SPLIT
-    sub = Corpus(df[art], corpus.root)
-    groups = split_groups(sub, near_threshold)
-    table = sub.df.assign(group=groups)
-    # Order groups by a key that does not depend on row order: the smallest sha256/image_id in the group.
-    group_key = table.groupby("group")["image_id"].min()
-    home = table.groupby("group")["culture"].agg(_majority)
-    sizes = table.groupby("group").size()
-    assignment: dict[int, str] = {}
-    rng = np.random.default_rng(seed)
-    for culture in sorted(home.unique()):
-        members = sorted(home.index[home == culture], key=lambda g: group_key[g])
-        order = [members[k] for k in rng.permutation(len(members))]
-        n_culture = int(sizes[members].sum())
-        targets = {"test": test_fraction * n_culture, "val": val_fraction * n_culture}
-        counts = {"test": 0, "val": 0}
-        for g in order:
-            size = int(sizes[g])
-            chosen = "train"
-            for split in ("test", "val"):
-                gap_now = abs(counts[split] - targets[split])
-                if targets[split] > 0 and abs(counts[split] + size - targets[split]) < gap_now:
-                    chosen = split
-                    counts[split] += size
-                    break
-            assignment[g] = chosen
-        if test_fraction > 0 and len(members) == 1:
-            warnings.warn(
-                f"culture {culture!r} is one artist/duplicate group ({n_culture} images); it cannot be split "
-                "artist-disjointly and stays wholly in train",
-                stacklevel=2,
-            )
-        if test_fraction > 0 and counts["test"] == 0 and len(members) >= 2:
-            smallest = min(members, key=lambda g: (int(sizes[g]), group_key[g]))
-            assignment[smallest] = "test"
-            warnings.warn(
-                f"culture {culture!r}: no artist group fits the test share {test_fraction:.0%} of "
-                f"{n_culture} images; its smallest group ({int(sizes[smallest])} images) went to test",
-                stacklevel=2,
-            )
-    df.loc[art, "split"] = [assignment[g] for g in groups]
-    return corpus._like(df, corpus.problems)
-
-
-def split_leaks(corpus: Corpus, near_threshold: int = NEAR_DUPLICATE_BITS) -> pd.DataFrame:
-    """Known artists and duplicate groups that appear in more than one split (should be empty)."""
-    df = corpus.df[corpus.df["split"] != CONTENT_SPLIT]
-    rows = []
-    for artist, group in df[df["artist"].map(artist_known)].groupby("artist"):
-        splits = sorted(group["split"].unique())
-        if len(splits) > 1:
-            rows.append(
-                (group["path"].iloc[0], "split leak", f"artist {artist!r} appears in splits {splits}")
-            )
-    dups = find_duplicates(Corpus(df, corpus.root), near_threshold)
-    split_of = dict(zip(df["image_id"], df["split"], strict=True))
-    for a, b, pa, pb, kind in zip(
-        dups["image_id_a"], dups["image_id_b"], dups["path_a"], dups["path_b"], dups["kind"], strict=True
-    ):
-        if split_of[a] != split_of[b]:
-            rows.append(
-                (
-                    pb,
-                    "split leak",
-                    f"{kind} duplicate of {pa} is in split {split_of[a]!r}, this one in {split_of[b]!r}",
-                )
-            )
-    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
-
-
-# --------------------------------------------------------------------------------------------------------
-# validation shared by the importers and `check`
-# --------------------------------------------------------------------------------------------------------
-ERROR_KINDS = (
-    "missing",
-    "corrupt",
-    "truncated",
-    "not an image",
-    "too small",
-    "too large",
-    "sha256 mismatch",
-    "bad split",
-    "split leak",
-    "empty culture",
-    "no culture",
-    "outside root",
-    "metadata",
-)
-WARNING_KINDS = ("exact duplicate", "near duplicate", "unmapped style", "outside root (allowed)")
-NOTE_KINDS = ("image root",)  # facts worth seeing that are neither errors nor warnings
-_VALIDATION_SIDE = 256  # validation decodes every file completely but keeps only a small copy (for the pHash)
-
-
-def _progress(items: list, progress: bool, desc: str):
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="img")
-
-
-def _validate(path: Path, limits: ImageLimits) -> tuple[int, int, str]:
-    """(width, height, phash) of a usable image; raises ImageError otherwise."""
-    info = read_image_info(path, max_pixels=limits.max_pixels)
-    img = load_image(path, max_side=_VALIDATION_SIDE, min_side=limits.min_side, max_pixels=limits.max_pixels)
-    return info.width, info.height, phash(img)
-
-
-def _image_root_note(corpus: Corpus) -> pd.DataFrame:
-    """A note when the images live outside the manifest's folder (declared in `corpus.json`), so that a
-    shared manifest cannot widen its own root unnoticed."""
-    image_root, folder = corpus.image_root.resolve(), corpus.root.resolve()
-    if image_root == folder:
-        return pd.DataFrame(columns=PROBLEM_COLUMNS)
-    return pd.DataFrame(
-        [(".", "image root", f"images are read from {image_root}, not from the manifest's folder {folder}")],
-        columns=PROBLEM_COLUMNS,
-    )
-
-
-def check_corpus(
-    corpus: Corpus,
-    *,
-    verify_hashes: bool = True,
-    near_threshold: int = NEAR_DUPLICATE_BITS,
-    limits: ImageLimits | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Re-validate every manifest row on disk: missing/unreadable files, sha256 mismatches, unknown split
-    names, empty culture labels, paths outside the corpus root, duplicates, and artists or duplicates that
-    straddle splits. Never stops at the first problem."""
-    limits = limits or ImageLimits()
-    df = corpus.df
-    rows: list[tuple[str, str, str]] = []
-    hashes = []
-    outside = corpus.outside_root()
-    refused = set(outside["path"]) if not corpus.allow_outside_root else set()
-    for record in _progress(list(df.itertuples(index=False)), progress, "checking"):
-        path = corpus.root / record.path
-        if record.path in refused:  # never read a file the manifest has no business pointing at
-            hashes.append("")
-            continue
-        if record.split not in SPLITS + (CONTENT_SPLIT, ""):
-            rows.append(
-                (
-                    record.path,
-                    "bad split",
-                    f"split {record.split!r} is not one of {SPLITS + (CONTENT_SPLIT,)}",
-                )
-            )
-        try:
-            _, _, hash_ = _validate(path, limits)
-        except ImageError as error:
-            rows.append((record.path, error.kind, error.reason))
-            hashes.append("")
-            continue
-        hashes.append(hash_)
-        if verify_hashes:
-            actual = content_sha256(path)
-            if actual != record.sha256:
-                rows.append(
-                    (record.path, "sha256 mismatch", f"manifest says {record.sha256!r}, file has {actual}")
-                )
-    checked = Corpus(df.assign(phash=hashes), corpus.root)
-    problems = pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
-    return pd.concat(
-        [
-            _image_root_note(corpus),
-            outside,
-            corpus.unlabelled(),
-            problems,
-            _duplicate_problems(find_duplicates(checked, near_threshold)),
-            split_leaks(checked, near_threshold),
-        ],
-        ignore_index=True,
-    )
-
-
 def __getattr__(name: str):
-    """`corpus.from_folder`, `corpus.format_summary`, ...: the importers and summaries build on this module, so
-    they live in their own modules and are looked up on first use (no import cycle)."""
+    """`corpus.make_splits`, `corpus.check_corpus`, `corpus.from_folder`, `corpus.format_summary`, ...: the
+    splits, checks, importers and summaries build on this module, so they live in their own modules and are
+    looked up on first use (no import cycle)."""
     if name in _MOVED:
         import importlib
 

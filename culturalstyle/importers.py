@@ -23,14 +23,12 @@ from .corpus import (
     PROBLEM_COLUMNS,
     Corpus,
     CorpusError,
-    _duplicate_problems,
     _outside_root_rows,
-    _progress,
     _relative_to,
-    _validate,
 )
 from .duplicates import NEAR_DUPLICATE_BITS, find_duplicates
 from .images import ImageError, ImageLimits
+from .validation import _duplicate_problems, _progress, _validate
 
 DEFAULT_WIKIART_STYLE_MAP = {
     "Ukiyo_e": "ukiyo_e",

