@@ -4,6 +4,10 @@ Caches are keyed by content hashes, never by paths, so renaming or moving a corp
 rules keep them honest: a file's hash is recomputed whenever the file changes (`content_sha256`), a damaged
 entry is a miss that is recomputed and replaced (`read_entry`), and a write either lands completely or not at
 all, with a one-line reason when the filesystem refuses it (`atomic_path`, `WriteError`).
+
+`ContentCache` puts the three together: one object per kind of cached result (features, decoded images, style
+targets, ...) that makes the key, the entry's path, the verified read and the atomic write, so a cache is a
+few lines in the module that owns the computation.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -226,3 +232,154 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one content-keyed cache
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How one kind of entry becomes bytes (`dump`) and is read back from its file (`load`)."""
+
+    suffix: str
+    dump: Callable[[Any], bytes]
+    load: Callable[[Path], Any]
+
+
+def _npy_bytes(array: Any) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npy_load(path: Path) -> Any:
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
+
+
+def _npz_bytes(arrays: Mapping[str, Any]) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npz_load(path: Path) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _torch_bytes(payload: Any) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def _torch_load(path: Path) -> Any:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _png_bytes(array: Any) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _png_load(path: Path) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+NPY = Codec(".npy", _npy_bytes, _npy_load)  # one array, no pickles
+NPZ = Codec(".npz", _npz_bytes, _npz_load)  # a dict of named arrays
+TORCH = Codec(".pt", _torch_bytes, _torch_load)  # tensors / dicts of tensors, read with weights_only
+PNG = Codec(".png", _png_bytes, _png_load)  # an H x W x 3 uint8 image, read back as an array
+
+
+class ContentCache:
+    """One kind of content-keyed cache entry: key, path, verified read, atomic write.
+
+    kind:    sub-directory of the cache root (`cache_dir(kind)`), resolved at each use so `$CULTURALSTYLE_CACHE`
+             set later (tests, notebooks) is honoured; `root` replaces it with a fixed folder.
+    codec:   how entries are stored (`NPY`, `NPZ`, `TORCH`, `PNG`).
+    version: entered into every key as `{version_field: version}`; bump it when entries change meaning. None
+             (or version_field None) leaves it out.
+    fan_out: entries go into `<key[:2]>/` sub-folders (for caches with one entry per image).
+    prefix:  prepended to the file name (kinds sharing one folder, e.g. "gram-" and "adain-" targets).
+    what:    the entry's name in the damaged-entry warning.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        codec: Codec,
+        *,
+        what: str,
+        version: int | None = None,
+        version_field: str | None = "v",
+        key_length: int = 32,
+        fan_out: bool = False,
+        prefix: str = "",
+        root: str | os.PathLike | None = None,
+    ) -> None:
+        self.kind, self.codec, self.what = kind, codec, what
+        self.version, self.version_field, self.key_length = version, version_field, key_length
+        self.fan_out, self.prefix = fan_out, prefix
+        self.root = Path(root) if root is not None else None
+
+    @property
+    def folder(self) -> Path:
+        return self.root if self.root is not None else cache_dir(self.kind)
+
+    def key(self, parts: Mapping[str, Any]) -> str:
+        """Stable hash of `parts` (content hashes and settings, never paths) plus this cache's version."""
+        versioned = dict(parts)
+        if self.version is not None and self.version_field is not None:
+            versioned = {self.version_field: self.version, **versioned}
+        return stable_hash(versioned, length=self.key_length)
+
+    def path(self, key: str) -> Path:
+        name = f"{self.prefix}{key}{self.codec.suffix}"
+        return self.folder / key[:2] / name if self.fan_out else self.folder / name
+
+    def read(self, key: str, check: Callable[[Any], str | None] | None = None) -> Any | None:
+        """The entry, or None when absent or damaged (warned once; the caller recomputes and writes it)."""
+        return read_entry(self.path(key), self.codec.load, check=check, what=self.what)
+
+    def write(self, key: str, value: Any) -> Path:
+        """Store `value` atomically (a reader sees the old entry or the complete new one)."""
+        return atomic_write_bytes(self.path(key), self.codec.dump(value))
+
+    def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[], T],
+        *,
+        check: Callable[[Any], str | None] | None = None,
+        enabled: bool = True,
+    ) -> tuple[T, bool]:
+        """(value, hit): the verified entry, or `compute()` written atomically. `enabled=False`: no cache."""
+        if enabled:
+            value = self.read(key, check)
+            if value is not None:
+                return value, True
+        value = compute()
+        if enabled:
+            self.write(key, value)
+        return value, False

@@ -88,9 +88,10 @@ def test_negative_control_corpus_matches_translation_sizes_and_is_cached(pair):
     again = controls.negative_control("noise", trans, sources, root, seed=0)
     assert [p.stat().st_mtime_ns for p in again.paths()] == mtimes  # reused, not rewritten
     assert list(again.df["sha256"]) == list(first.df["sha256"])
-    # a damaged cached control is rewritten rather than used
+    # a damaged cached control is rewritten rather than used, with the caches' warning
     first.paths()[0].write_bytes(b"not a png")
-    repaired = controls.negative_control("noise", trans, sources, root, seed=0)
+    with pytest.warns(UserWarning, match="damaged negative-control image .* recomputing and replacing it"):
+        repaired = controls.negative_control("noise", trans, sources, root, seed=0)
     assert list(repaired.df["sha256"]) == list(first.df["sha256"])
     shuffled = controls.negative_control("pixel-shuffled", trans, sources, root, seed=0)
     assert set(shuffled.df["sha256"]).isdisjoint(first.df["sha256"])

@@ -21,13 +21,19 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..cache import atomic_path, cache_dir, sha256_file, stable_hash
+from ..cache import PNG, ContentCache, sha256_file, stable_hash
 
 NOISE = "noise"
 PIXEL_SHUFFLED = "pixel-shuffled"
 KINDS = (NOISE, PIXEL_SHUFFLED)
 ROLE = "negative-control"
 _VERSION = 1
+CONTROL_CACHE = ContentCache("controls", PNG, what="negative-control image", version=_VERSION, key_length=24)
+
+
+def control_key(kind: str, size: tuple[int, int], seed: int, source_sha256: str, index: int) -> str:
+    """Cache key of one control: its kind, size and seed, its source image's content hash and its position."""
+    return CONTROL_CACHE.key({"kind": kind, "size": size, "seed": seed, "source": source_sha256, "i": index})
 
 
 def control_image(kind: str, size: tuple[int, int], seed: int, source: Path | None = None) -> np.ndarray:
@@ -58,20 +64,15 @@ def negative_control(kind: str, translations: Any, sources: pd.DataFrame, root: 
     tdf = translations.df.reset_index(drop=True)
     if len(sources) != len(tdf):
         raise ValueError(f"{len(tdf)} translations but {len(sources)} source rows")
-    folder = cache_dir("controls")
     names, hashes = [], []
     for i, row in tdf.iterrows():
         size = (int(row["width"]), int(row["height"]))
         src = sources.iloc[i]
         source_path = (Path(root) / src["path"]).resolve()
-        key = stable_hash(
-            {"v": _VERSION, "kind": kind, "size": size, "seed": seed, "source": src["sha256"], "i": i}, 24
-        )
-        target = folder / f"{key}.png"
-        if not _readable_png(target, size):
-            image = control_image(kind, size, seed=_seed(seed, kind, i), source=source_path)
-            with atomic_path(target) as tmp:
-                Image.fromarray(image).save(tmp, format="PNG")
+        key = control_key(kind, size, seed, src["sha256"], i)
+        target = CONTROL_CACHE.path(key)
+        if CONTROL_CACHE.read(key, check=lambda image, size=size: _size_problem(image, size)) is None:
+            CONTROL_CACHE.write(key, control_image(kind, size, seed=_seed(seed, kind, i), source=source_path))
         names.append(target.name)
         hashes.append(sha256_file(target))
     df = pd.DataFrame(
@@ -95,23 +96,17 @@ def negative_control(kind: str, translations: Any, sources: pd.DataFrame, root: 
             "direction": tdf["direction"] if "direction" in tdf else "",
         }
     )
-    return Corpus(df, folder)
+    return Corpus(df, CONTROL_CACHE.folder)
 
 
 def _seed(seed: int, kind: str, index: int) -> int:
     return int(stable_hash({"seed": seed, "kind": kind, "index": index}, 8), 16)
 
 
-def _readable_png(path: Path, size: tuple[int, int]) -> bool:
-    """A cached control is reused only if it decodes at the expected size (else it is rewritten)."""
-    if not path.exists():
-        return False
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.size == size
-    except (OSError, ValueError, SyntaxError):
-        return False
+def _size_problem(image: np.ndarray, size: tuple[int, int]) -> str | None:
+    """A cached control is reused only if it decodes at the expected (width, height) (else it is rewritten)."""
+    found = (image.shape[1], image.shape[0])
+    return None if found == tuple(size) else f"{found[0]}x{found[1]} px, expected {size[0]}x{size[1]}"
 
 
 __all__ = ["NOISE", "PIXEL_SHUFFLED", "KINDS", "ROLE", "control_image", "negative_control"]

@@ -16,7 +16,6 @@ mean of means and stds (Huang & Belongie's interpolation: a weighted sum of AdaI
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,16 @@ from typing import Any
 
 import torch
 
-from ..cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
+from ..cache import TORCH, ContentCache, content_sha256, stable_hash
 
 TARGET_CACHE_VERSION = 1
+# one folder, the kind as the file name's prefix: targets/gram-<key>.pt, targets/adain-<key>.pt
+TARGET_CACHES = {
+    kind: ContentCache(
+        "targets", TORCH, what="style-target cache entry", version=TARGET_CACHE_VERSION, prefix=f"{kind}-"
+    )
+    for kind in ("gram", "adain")
+}
 RESIZE_POLICY = "longer"  # style images: longer side to `size`, aspect kept (no crop: a crop loses texture)
 
 
@@ -159,20 +165,6 @@ class AdaINTarget:
     key: str = ""
 
 
-def _cache_file(kind: str, key: str) -> Path:
-    return cache_dir("targets") / f"{kind}-{key}.pt"
-
-
-def _load_cached(kind: str, key: str, layers: Sequence[str]) -> dict | None:
-    """A cached target, or None when absent or damaged (unreadable, wrong layers or shapes: recomputed)."""
-    return read_entry(
-        _cache_file(kind, key),
-        lambda p: torch.load(p, map_location="cpu", weights_only=True),
-        check=lambda payload: _target_problem(kind, payload, layers),
-        what="style-target cache entry",
-    )
-
-
 def _target_problem(kind: str, payload: Any, layers: Sequence[str]) -> str | None:
     """Why a cached payload is not a target of `kind` for `layers` (None when it is)."""
     if kind == "gram":
@@ -192,11 +184,8 @@ def _target_problem(kind: str, payload: Any, layers: Sequence[str]) -> str | Non
     return None
 
 
-def _store(kind: str, key: str, payload: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    with atomic_path(_cache_file(kind, key)) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+CROP = "crop"  # the translators' preparation: shorter side to `size` (decoded-image cache), centre crop
+TARGET_RESIZES = (RESIZE_POLICY, CROP)
 
 
 def _load(path: Path, size: int) -> torch.Tensor:
@@ -205,22 +194,48 @@ def _load(path: Path, size: int) -> torch.Tensor:
     return load_for_features(path, size, RESIZE_POLICY).unsqueeze(0)
 
 
+def _image_batches(source: StyleSource, size: int, resize: str, batch_size: int, progress: bool):
+    """[0, 1] batches of `source`'s images: one at a time ("longer": shapes differ) or centre crops."""
+    if resize == RESIZE_POLICY:
+        for path in _progress(source, progress):
+            yield _load(path, size)
+        return
+    from ..images import ImageCache
+
+    images = ImageCache()
+    chunk: list[torch.Tensor] = []
+    for path, sha256 in zip(_progress(source, progress), source.sha256s):
+        img = images.get(path, sha256, size)
+        h, w = img.shape[-2:]
+        top, left = (h - size) // 2, (w - size) // 2
+        chunk.append(img[:, top : top + size, left : left + size].float() / 255.0)
+        if len(chunk) == batch_size:
+            yield torch.stack(chunk)
+            chunk = []
+    if chunk:
+        yield torch.stack(chunk)
+
+
 def target_key(
-    kind: str, source: StyleSource, size: int, layers: Sequence[str], weights_sha256: str, **extra
+    kind: str,
+    source: StyleSource,
+    size: int,
+    layers: Sequence[str],
+    weights_sha256: str,
+    resize: str = RESIZE_POLICY,
+    **extra,
 ) -> str:
-    """Cache key: sorted image sha256s (with multiplicity), size, layers, network weights, settings."""
-    return stable_hash(
+    """Cache key: sorted image sha256s (with multiplicity), size, resize, layers, network weights, settings."""
+    return TARGET_CACHES[kind].key(
         {
-            "v": TARGET_CACHE_VERSION,
             "kind": kind,
             "images": sorted(source.sha256s),
             "size": size,
-            "resize": RESIZE_POLICY,
+            "resize": resize,
             "layers": sorted(layers),
             "weights": weights_sha256,
             **extra,
-        },
-        length=32,
+        }
     )
 
 
@@ -231,11 +246,15 @@ def gram_target(
     layers: Sequence[str],
     *,
     normalize: str = "positions",
+    resize: str = RESIZE_POLICY,
+    batch_size: int = 8,
     cache: bool = True,
     progress: bool = False,
 ) -> GramTarget:
-    """Mean Gram matrices of `source`'s images at `layers` (each image resized so its longer side is `size`).
+    """Mean Gram matrices of `source`'s images at `layers`: the one culture (or image-set) Gram target.
 
+    resize "longer": each image's longer side to `size`, aspect kept (style transfer); "crop": shorter side to
+    `size` and a centre `size` x `size` crop, in batches of `batch_size` (what translators train on).
     `extractor` is a `features.VGGFeatures` computing at least `layers`; its `weights_sha256` enters the key.
     """
     from ..features import gram
@@ -244,20 +263,25 @@ def gram_target(
     missing = [layer for layer in layers if layer not in extractor.layers]
     if missing:
         raise ValueError(f"the extractor does not compute style layer(s) {missing}")
-    key = target_key("gram", source, size, layers, extractor.weights_sha256, normalize=normalize)
-    cached = _load_cached("gram", key, layers) if cache else None
-    if cached is None:
+    if resize not in TARGET_RESIZES:
+        raise ValueError(f"unknown target resize {resize!r}; choose one of {TARGET_RESIZES}")
+    key = target_key("gram", source, size, layers, extractor.weights_sha256, resize, normalize=normalize)
+
+    def compute() -> dict:
         sums: dict[str, torch.Tensor] = {}
         with torch.inference_mode():
-            for path in _progress(source, progress):
-                acts = extractor(_load(path, size))
+            for batch in _image_batches(source, size, resize, batch_size, progress):
+                acts = extractor(batch)
                 for layer in layers:
-                    g = gram(acts[layer], normalize)[0].cpu()
+                    g = gram(acts[layer], normalize).sum(0).cpu()
                     sums[layer] = sums[layer] + g if layer in sums else g.clone()
-        cached = {"grams": {k: v / len(source.paths) for k, v in sums.items()}}
-        if cache:
-            _store("gram", key, cached)
-    return GramTarget(cached["grams"], size, normalize, source.label, len(source.paths), key)
+        # cloned outside inference mode: usable as buffers of a loss that is trained through
+        return {"grams": {k: (v / len(source.paths)).clone() for k, v in sums.items()}}
+
+    payload, _ = TARGET_CACHES["gram"].get_or_compute(
+        key, compute, check=lambda p: _target_problem("gram", p, layers), enabled=cache
+    )
+    return GramTarget(payload["grams"], size, normalize, source.label, len(source.paths), key)
 
 
 def adain_target(
@@ -278,8 +302,8 @@ def adain_target(
     from ..features import channel_stats
 
     key = target_key("adain", source, size, (layer,), encoder.weights_sha256, eps=eps)
-    cached = _load_cached("adain", key, (layer,)) if cache else None
-    if cached is None:
+
+    def compute() -> dict:
         means, variances = [], []
         with torch.inference_mode():
             for path in _progress(source, progress):
@@ -287,10 +311,12 @@ def adain_target(
                 means.append(mean[0].cpu())
                 variances.append(std[0].cpu() ** 2 - eps)
         pooled = torch.stack(variances).mean(0)
-        cached = {"mean": torch.stack(means).mean(0), "std": torch.sqrt(pooled + eps)}
-        if cache:
-            _store("adain", key, cached)
-    return AdaINTarget(cached["mean"], cached["std"], size, source.label, len(source.paths), key)
+        return {"mean": torch.stack(means).mean(0), "std": torch.sqrt(pooled + eps)}
+
+    payload, _ = TARGET_CACHES["adain"].get_or_compute(
+        key, compute, check=lambda p: _target_problem("adain", p, (layer,)), enabled=cache
+    )
+    return AdaINTarget(payload["mean"], payload["std"], size, source.label, len(source.paths), key)
 
 
 def _progress(source: StyleSource, progress: bool):
