@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
+from .cache import NPY, ContentCache, atomic_path, cache_dir, content_sha256
 
 if TYPE_CHECKING:  # torch is imported lazily so `culturalstyle corpus` stays light
     import torch
@@ -388,17 +388,25 @@ class ImageCache:
 
     def __init__(self, root: str | os.PathLike | None = None, limits: ImageLimits | None = None):
         self.root = Path(root) if root is not None else cache_dir("images")
+        self.entries = ContentCache(
+            "images",
+            NPY,
+            what="decoded-image cache entry",
+            version=self.VERSION,
+            key_length=16,
+            fan_out=True,
+            root=self.root,
+        )
         self.limits = limits or ImageLimits(max_side=None)
         self.decodes = 0
         self.hits = 0
         self.misses = 0
 
     def key(self, sha256: str, size: int, policy: str = "shorter") -> str:
-        return stable_hash({"sha256": sha256, "size": int(size), "policy": policy, "v": self.VERSION})
+        return self.entries.key({"sha256": sha256, "size": int(size), "policy": policy})
 
     def entry_path(self, sha256: str, size: int, policy: str = "shorter") -> Path:
-        key = self.key(sha256, size, policy)
-        return self.root / key[:2] / f"{key}.npy"
+        return self.entries.path(self.key(sha256, size, policy))
 
     def get_array(
         self, path: str | os.PathLike, sha256: str | None = None, size: int = 256, policy: str = "shorter"
@@ -409,28 +417,24 @@ class ImageCache:
         decoded again and replaced.
         """
         sha256 = verified_sha256(path, sha256)
-        entry = self.entry_path(sha256, size, policy)
-        arr = read_entry(
-            entry,
-            lambda p: np.load(p, allow_pickle=False),
-            check=lambda a: _entry_problem(a, size, policy),
-            what="decoded-image cache entry",
+
+        def decode() -> np.ndarray:
+            img = load_image(
+                path,
+                max_side=max(4 * size, 1024),
+                min_side=self.limits.min_side,
+                max_pixels=self.limits.max_pixels,
+            )
+            self.decodes += 1
+            return np.ascontiguousarray(np.asarray(resize(img, size, policy), dtype=np.uint8))
+
+        arr, hit = self.entries.get_or_compute(
+            self.key(sha256, size, policy), decode, check=lambda a: _entry_problem(a, size, policy)
         )
-        if arr is not None:
+        if hit:
             self.hits += 1
-            return arr
-        self.misses += 1
-        img = load_image(
-            path,
-            max_side=max(4 * size, 1024),
-            min_side=self.limits.min_side,
-            max_pixels=self.limits.max_pixels,
-        )
-        self.decodes += 1
-        arr = np.ascontiguousarray(np.asarray(resize(img, size, policy), dtype=np.uint8))
-        with atomic_path(entry, size=arr.nbytes) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, arr, allow_pickle=False)
+        else:
+            self.misses += 1
         return arr
 
     def get(
