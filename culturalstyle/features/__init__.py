@@ -2,6 +2,8 @@
 
 - `vgg`: the store's VGG19 at named layers, Gram / channel statistics, and their cached extraction over a
   corpus (`extract`). `STYLE_LAYERS` and `CONTENT_LAYER` are defined there, once.
+- `featureset`: what every extractor shares: image loading by resize policy, decoded batches, the per-image
+  feature cache and the `FeatureSet` result.
 - `backbones`: the `Backbone` contract (a batch of [0, 1] RGB images -> `{statistic: N x D}`), the registry
   `BACKBONES` with `register_backbone`, the built-in backbones (`vgg19-gram`, `vgg19-meanstd`,
   `inception-pool`, `colour-texture`);
@@ -25,26 +27,28 @@ from .backbones import (
     register_backbone,
     unregister_backbone,
 )
+from .featureset import (
+    CACHE_VERSION,
+    RESIZE_POLICIES,
+    FeatureSet,
+    _items,
+    decoded_batches,
+    feature_cache_key,
+    load_for_features,
+)
 from .local import LocalBackbone, load_network_file, parse_backbone_file, register_local_backbone
 from .vgg import (
-    CACHE_VERSION,
     CONTENT_LAYER,
     NORMALIZATIONS,
-    RESIZE_POLICIES,
     STATISTICS,
     STYLE_LAYERS,
     WEIGHTS_NAME,
-    FeatureSet,
     VGGFeatures,
-    _items,
     channel_stats,
-    decoded_batches,
     extract,
-    feature_cache_key,
     from_triu,
     gram,
     layer_index,
-    load_for_features,
     parameters_sha256,
     random_vgg,
     triu_vector,

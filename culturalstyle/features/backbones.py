@@ -3,7 +3,7 @@
 A backbone turns a float batch N x 3 x H x W of RGB in [0, 1] into `{statistic: N x D float32}` (`compute`),
 and a corpus into a `FeatureSet` of the same statistics, cached on disk per image by content (`extract`):
 image sha256, size, resize policy, backbone name, its settings and its weights' sha256, never paths. Every
-backbone sees identically decoded and resized images (`vgg.decoded_batches`), so representations are compared
+backbone sees identically decoded and resized images (`featureset.decoded_batches`), so representations are compared
 on the same pixels. `embedding()` gives the `StyleEmbedding` that suits its statistics (signed square root for
 second moments such as Gram entries, none for first moments and pooled features); every block is then
 standardised and weighted by 1/sqrt(dim), so no backbone wins by having more dimensions.
@@ -27,17 +27,19 @@ import torch
 from torch import nn
 
 from ..cache import stable_hash
-from .vgg import (
+from .featureset import (
     RESIZE_POLICIES,
-    STYLE_LAYERS,
     FeatureSet,
-    VGGFeatures,
     _drop_inconsistent,
     _items,
     _read_cache,
     _write_cache,
-    channel_stats,
     decoded_batches,
+)
+from .vgg import (
+    STYLE_LAYERS,
+    VGGFeatures,
+    channel_stats,
     extract,
     gram,
     parameters_sha256,

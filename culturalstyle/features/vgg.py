@@ -8,32 +8,35 @@ only the prefix up to the deepest requested layer is kept and run.
 `extract` turns a corpus into per-layer statistics (Gram matrices or channel mean/std), not raw activations:
 activations of a whole corpus do not fit in memory, and every downstream analysis needs only the statistics.
 Results are cached on disk per image, keyed by content (image sha256, size, resize policy, layer set, weights
-sha256), so a second run over images it has seen never calls the network.
+sha256), so a second run over images it has seen never calls the network; the cache, image loading and
+`FeatureSet` live in `featureset`, shared with every backbone.
 """
 
 from __future__ import annotations
 
 import copy
-import io
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
+from .featureset import (
+    RESIZE_POLICIES,
+    FeatureSet,
+    _items,
+    _read_cache,
+    _write_cache,
+    decoded_batches,
+    feature_cache_key,
+)
 
 STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 WEIGHTS_NAME = "vgg19-gatys"
 NORMALIZATIONS = ("positions", "positions_channels")
-RESIZE_POLICIES = ("shorter", "longer", "native")
 STATISTICS = ("gram", "meanstd")
-CACHE_VERSION = 1  # bump when the stored statistics change meaning
 
 
 def layer_index(network: nn.Sequential) -> dict[str, int]:
@@ -258,175 +261,6 @@ class VGGFeatures(nn.Module):
 # Extraction over a corpus
 
 
-@dataclass(frozen=True)
-class _Item:
-    image_id: str
-    path: Path
-    sha256: str
-
-
-class FeatureSet(dict):
-    """`{layer: ndarray}` plus the row order (`image_ids`) and the settings that produced it (`config`).
-
-    For `statistic="gram"` each array is N x C x C; for `"meanstd"` it is N x 2C (means, then stds).
-    `cache_hits` / `network_images` say how many images came from the cache vs. the network.
-    """
-
-    def __init__(self, data: dict[str, np.ndarray], image_ids: list[str], config: dict[str, Any]) -> None:
-        super().__init__(data)
-        self.image_ids = list(image_ids)
-        self.config = dict(config)
-        self.cache_hits = 0
-        self.network_images = 0
-
-    @property
-    def layers(self) -> list[str]:
-        return list(self.keys())
-
-    def subset(self, indices: Sequence[int] | np.ndarray) -> FeatureSet:
-        """Rows `indices` of every layer (e.g. one split), keeping config."""
-        indices = np.asarray(indices)
-        out = FeatureSet(
-            {k: v[indices] for k, v in self.items()}, [self.image_ids[i] for i in indices], self.config
-        )
-        return out
-
-
-def _items(corpus: Any) -> list[_Item]:
-    """(image_id, absolute path, sha256) for a Corpus or a sequence of image paths.
-
-    A Corpus's hashes are verified against its files (`Corpus.verified_hashes`): the cache is keyed on them.
-    """
-    if hasattr(corpus, "df") and hasattr(corpus, "abspath"):
-        hashes = corpus.verified_hashes()
-        return [
-            _Item(str(image_id), Path(path), digest)
-            for image_id, path, digest in zip(corpus.df["image_id"], corpus.paths(), hashes, strict=True)
-        ]
-    if isinstance(corpus, (str, Path)):
-        raise TypeError(
-            "extract expects a Corpus or a list of image paths; load a manifest with Corpus.load(path)"
-        )
-    return [_Item(Path(p).stem, Path(p), content_sha256(p)) for p in corpus]
-
-
-def load_for_features(path: str | Path, size: int | None, resize_policy: str = "shorter") -> torch.Tensor:
-    """Decode `path` robustly and apply the resize policy; returns 3 x H x W float32 in [0, 1].
-
-    shorter: shorter side to `size`, then centre crop size x size (all images share a shape: batches well).
-    longer:  longer side to `size`, aspect kept, no padding (constant padding would enter the Gram matrix);
-             `extract` batches images of equal shape together.
-    native:  unchanged apart from the loader's cap on huge images.
-    """
-    from .. import images
-
-    if resize_policy not in RESIZE_POLICIES:
-        raise ValueError(f"unknown resize policy {resize_policy!r}; choose one of {RESIZE_POLICIES}")
-    if resize_policy == "native" or size is None:
-        return images.to_tensor(images.load_image(path))
-    img = images.load_image(path, max_side=max(4 * size, 1024))
-    if resize_policy == "shorter":
-        img = images.center_crop(images.resize_shorter(img, size), size)
-    else:
-        img = images.resize_longer(img, size)
-    return images.to_tensor(img)
-
-
-def feature_cache_key(
-    image_sha256: str,
-    size: int | None,
-    layers: Iterable[str],
-    resize_policy: str,
-    weights_sha256: str,
-    normalize: str,
-) -> str:
-    """Cache key of one image's statistics: content hashes and settings, never paths."""
-    return stable_hash(
-        {
-            "v": CACHE_VERSION,
-            "image": image_sha256,
-            "size": size,
-            "layers": sorted(layers),
-            "resize": resize_policy,
-            "weights": weights_sha256,
-            "normalize": normalize,
-        },
-        length=32,
-    )
-
-
-def _cache_file(key: str) -> Path:
-    return cache_dir("features") / key[:2] / f"{key}.npz"
-
-
-def _write_cache(key: str, stats: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **stats)
-    with atomic_path(_cache_file(key), size=buffer.tell()) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
-
-
-def _stats_problem(stats: dict[str, np.ndarray], channels: dict[str, int]) -> str | None:
-    """Why a cached entry is not one image's statistics for these layers (None when it is)."""
-    for layer, c in channels.items():
-        for suffix, shape in ((".gram", (c * (c + 1) // 2,)), (".mean", (c,)), (".std", (c,))):
-            array = stats.get(layer + suffix)
-            if array is None:
-                return f"no {layer}{suffix}"
-            if array.shape != shape or not np.isfinite(array).all():
-                return f"{layer}{suffix} has shape {array.shape} (expected {shape}) or non-finite values"
-    return None
-
-
-def _vectors_problem(stats: dict[str, np.ndarray]) -> str | None:
-    """Why a generic (backbone) entry is not a set of named statistic vectors (None when it is)."""
-    for name, array in stats.items():
-        if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
-            return f"{name} has shape {array.shape} or non-finite values (expected a vector)"
-    return None if stats else "no statistics"
-
-
-def _read_cache(key: str, channels: dict[str, int] | None = None) -> dict[str, np.ndarray] | None:
-    """A cached entry, or None when absent or damaged (truncated, wrong shapes: recomputed and replaced).
-
-    `channels` ({layer: C}) checks a VGG entry exactly; without it an entry must be named finite vectors.
-    """
-    return read_entry(
-        _cache_file(key),
-        _load_npz,
-        check=lambda stats: _vectors_problem(stats) if channels is None else _stats_problem(stats, channels),
-        what="feature-cache entry",
-    )
-
-
-def _drop_inconsistent(
-    results: list[dict[str, np.ndarray] | None], keys: Sequence[str]
-) -> list[dict[str, np.ndarray] | None]:
-    """Cached entries of one extraction must agree in names and shapes: the minority are damaged (misses)."""
-    signatures = [
-        tuple((k, v.shape) for k, v in sorted(r.items())) if r is not None else None for r in results
-    ]
-    present = [s for s in signatures if s is not None]
-    if len(set(present)) <= 1:
-        return results
-    common = max(set(present), key=lambda s: (present.count(s), str(s)))
-    out = list(results)
-    for i, signature in enumerate(signatures):
-        if signature is not None and signature != common:
-            warnings.warn(
-                f"damaged feature-cache entry {_cache_file(keys[i])} (statistics {signature} differ from the "
-                f"other entries' {common}); recomputing and replacing it",
-                stacklevel=2,
-            )
-            out[i] = None
-    return out
-
-
 def layer_channels(network: nn.Sequential, layer_index: dict[str, int]) -> dict[str, int]:
     """Channels of each named layer's output: those of the last convolution at or before it."""
     channels = {}
@@ -448,54 +282,6 @@ def _image_stats(acts: dict[str, torch.Tensor], normalize: str) -> list[dict[str
             stats[f"{layer}.mean"] = mean[i]
             stats[f"{layer}.std"] = std[i]
     return per_image
-
-
-def _to_uint8(image: torch.Tensor) -> torch.Tensor:
-    return image.mul(255.0).round_().to(torch.uint8)
-
-
-def _batches(order: list[int], shapes: dict[int, tuple[int, int]], batch_size: int) -> Iterator[list[int]]:
-    """Group image indices of equal shape into batches, keeping corpus order within each shape."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i in order:
-        groups.setdefault(shapes[i], []).append(i)
-    for members in groups.values():
-        for start in range(0, len(members), batch_size):
-            yield members[start : start + batch_size]
-
-
-def decoded_batches(
-    paths: Sequence[Path],
-    size: int | None,
-    resize_policy: str = "shorter",
-    batch_size: int = 8,
-    *,
-    progress: bool = False,
-    desc: str = "images",
-) -> Iterator[tuple[list[int], torch.Tensor]]:
-    """Decode `paths` (robustly, with the resize policy) into float batches N x 3 x H x W in [0, 1].
-
-    Yields (positions in `paths`, batch). With "shorter" every image is size x size and is decoded batch by
-    batch (memory stays one batch); otherwise images are decoded first (kept as uint8) and equal shapes are
-    batched together. Shared by every backbone, so all see identically prepared images.
-    """
-    order = list(range(len(paths)))
-    if resize_policy == "shorter" and size is not None:
-        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-        pending: dict[int, torch.Tensor] = {}
-    else:
-        pending = {i: _to_uint8(load_for_features(paths[i], size, resize_policy)) for i in order}
-        batches = list(_batches(order, {i: tuple(t.shape[1:]) for i, t in pending.items()}, batch_size))
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc=desc, unit="batch")
-    for batch in batches:
-        images = [
-            pending.pop(i).float().div_(255.0) if i in pending else load_for_features(paths[i], size)
-            for i in batch
-        ]
-        yield batch, torch.stack(images)
 
 
 def extract(
