@@ -337,7 +337,7 @@ def test_seed_losses_train_and_culture_gram_targets_are_cached(tmp_path, small_c
     from culturalstyle.cache import cache_dir
     from culturalstyle.features import VGGFeatures, random_vgg
     from culturalstyle.images import ImageCache
-    from culturalstyle.translate import losses as L
+    from culturalstyle.nst import targets as nst_targets
 
     vgg = random_vgg()
     config = tiny(steps=2, steps_decay=0, lambda_gram=1.0, lambda_content=0.5, lambda_tv=0.25)
@@ -376,7 +376,7 @@ def test_seed_losses_train_and_culture_gram_targets_are_cached(tmp_path, small_c
     def fail(*args, **kwargs):
         raise AssertionError("Gram targets recomputed despite the cache")
 
-    monkeypatch.setattr(L, "mean_gram", fail)
+    monkeypatch.setattr(nst_targets, "_image_batches", fail)
     T.train(config, small_corpus, tmp_path / "run2", features_module=vgg)
 
 

@@ -9,7 +9,7 @@ nst.stylize_all(contents, [source], "adain", out_dir)      # a Corpus of transla
 
 from .adain import AdaIN, AdaINConfig, adain, random_decoder
 from .common import pad_to_multiple, preserve_colour, rgb_to_yiq, yiq_to_rgb
-from .gatys import Gatys, GatysConfig, GatysResult, stylize, total_variation
+from .gatys import Gatys, GatysConfig, GatysResult, stylize
 from .run import ContentImage, grid_from_translations, load_contents, make_grid, stylize_all
 from .targets import (
     AdaINTarget,
@@ -53,6 +53,5 @@ __all__ = [
     "style_images",
     "stylize",
     "stylize_all",
-    "total_variation",
     "yiq_to_rgb",
 ]

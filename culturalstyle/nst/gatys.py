@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..features import CONTENT_LAYER, STYLE_LAYERS, gram
+from ..losses import tv_l2_mean
 from .common import preserve_colour
 from .targets import GramTarget, StyleSource, gram_target, mix_gram
 
@@ -105,11 +106,6 @@ def resize_longer_tensor(x: torch.Tensor, size: int) -> torch.Tensor:
     if new == (h, w):
         return x
     return F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=scale < 1).clamp(0, 1)
-
-
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of neighbouring pixels (smooth, so L-BFGS handles it well)."""
-    return (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
 
 
 class Gatys:
@@ -369,7 +365,7 @@ class Gatys:
             w * F.mse_loss(gram(feats[layer], cfg.gram_normalize), grams[layer])
             for w, layer in zip(weights, cfg.style_layers)
         )
-        tv_loss = total_variation(x)
+        tv_loss = tv_l2_mean(x)
         total = cfg.content_weight * content_loss + cfg.style_weight * style_loss + cfg.tv_weight * tv_loss
         return content_loss, style_loss, tv_loss, total
 

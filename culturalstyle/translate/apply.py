@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .. import runs
 from ..cache import sha256_file
+from ..nst.common import pad_to_multiple
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,6 @@ def _input_rows(inputs: Any, source_culture: str) -> tuple[pd.DataFrame, Path, d
         Path(corpus.root),
         {"corpus": str(Path(corpus.root).resolve()), "manifest_hash": corpus.manifest_hash()},
     )
-
-
-def _pad_to_multiple(x: torch.Tensor, multiple: int = 4) -> tuple[torch.Tensor, int, int]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-    return x, h, w
 
 
 def load_generator(run_dir: str | Path, direction: str, checkpoint: str | int = "last", device: Any = None):
@@ -187,7 +179,7 @@ def translate_images(
     def flush(shape: tuple[int, int]) -> None:
         items = buckets.pop(shape)
         batch = torch.stack([t for _, t in items]).to(dev)
-        padded, h, w = _pad_to_multiple(batch)
+        padded, (h, w) = pad_to_multiple(batch, 4)
         out = generator(padded)[..., :h, :w].clamp(0, 1).cpu()
         for (index, _), image in zip(items, out):
             save_image(image, out_dir / names[index])

@@ -1,4 +1,5 @@
-"""CycleGAN losses and the optional seed losses (Gram style, perceptual content, total variation).
+"""CycleGAN losses and the optional seed losses (Gram style, perceptual content; total variation is
+`culturalstyle.losses.tv_l1_mean`).
 
 Adversarial, cycle and identity losses follow Zhu et al. (2017): LSGAN by default, cycle L1 weighted by
 lambda per direction, identity L1 weighted by 0.5 lambda. They are computed in the generators' [-1, 1] range,
@@ -8,11 +9,13 @@ as in the paper. The seed losses act on [0, 1] images (what VGG19-Gatys expects)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..features import gram
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +52,11 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.float() - b.float()).abs().mean()
 
 
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Anisotropic total variation: mean |vertical differences| + mean |horizontal differences|."""
-    x = x.float()
-    return (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean() + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
-
-
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """B x C x C Gram matrices of B x C x H x W activations, divided by the number of positions H*W.
+    """B x C x C Gram matrices of B x C x H x W activations (float32), divided by the positions H*W.
 
-    Uses `culturalstyle.features.gram` (the package's one Gram definition) when available.
+    `culturalstyle.features.gram`, the package's one Gram definition.
     """
-    try:
-        from ..features import gram
-    except ImportError:  # pragma: no cover - features module not installed yet
-        b, c, h, w = features.shape
-        flat = features.float().reshape(b, c, h * w)
-        return flat @ flat.transpose(1, 2) / (h * w)
     return gram(features.float(), normalize="positions")
 
 
@@ -102,23 +93,3 @@ class GramStyleLoss(nn.Module):
 def content_loss(features_x: torch.Tensor, features_source: torch.Tensor) -> torch.Tensor:
     """Perceptual content loss: mean squared error between activations (VGG19 relu4_2 by default)."""
     return ((features_x.float() - features_source.detach().float()) ** 2).mean()
-
-
-@torch.no_grad()
-def mean_gram(
-    batches: Sequence[torch.Tensor] | Callable[[], object],
-    features: Callable[[torch.Tensor], dict],
-    layers: Sequence[str],
-) -> dict[str, torch.Tensor]:
-    """Mean Gram matrix per layer over all images of an iterable of [0, 1] batches."""
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
-    for batch in batches:
-        activations = features(batch)
-        for layer in layers:
-            total = gram_matrix(activations[layer]).sum(0)
-            sums[layer] = sums[layer] + total if layer in sums else total
-        count += batch.shape[0]
-    if count == 0:
-        raise ValueError("cannot compute a culture's mean Gram matrices from zero images")
-    return {layer: (sums[layer] / count).cpu() for layer in layers}

@@ -2,8 +2,8 @@
 VGG19 relu4_2 content to the source, and total variation (all off by default).
 
 They act on [0, 1] images (what VGG19-Gatys expects); the translators compute in [-1, 1], so fakes and
-sources are converted here. The culture targets are computed once from the culture's training split and
-cached under `cache_dir("targets")`.
+sources are converted here. The culture targets are `nst.targets.gram_target` over the culture's training
+split (centre crops), computed once and cached under `cache_dir("targets")`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cache import atomic_path, cache_dir, stable_hash
+from ..losses import tv_l1_mean
 from . import losses as L
 from .config import TrainConfig
 from .networks import to_unit
@@ -25,48 +25,14 @@ def culture_gram_targets(
 ) -> dict[str, torch.Tensor]:
     """Mean Gram matrix per style layer over a culture's training images (centre crops at `config.size`).
 
-    Computed once and cached under `cache_dir("targets")`, keyed by the images' sha256, the size, the
-    layers and the feature weights' sha256 (never by paths).
+    The one culture-target function, `nst.targets.gram_target`, with the translators' preparation (shorter
+    side to `config.size`, centre crop, batches of 8), cached under `cache_dir("targets")` by the images'
+    sha256s, the size, the layers and the feature weights' sha256 (never by paths).
     """
-    from ..images import ImageCache
+    from ..nst.targets import CROP, gram_target, style_culture
 
-    sub = corpus.filter(culture=culture, split=config.split).df.sort_values("sha256")
-    key = stable_hash(
-        {
-            "kind": "gram-targets",
-            "images": sub["sha256"].tolist(),
-            "size": config.size,
-            "layers": list(config.style_layers),
-            "weights": features.weights_sha256,
-            "normalize": "positions",
-        }
-    )
-    path = cache_dir("targets") / f"gram-{key}.pt"
-    if path.exists():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - an unreadable cache entry is rebuilt
-            pass
-    cache = ImageCache()
-    size = config.size
-
-    def batches():
-        chunk = []
-        for _, row in sub.iterrows():
-            img = cache.get(corpus.abspath(row), row["sha256"], size)
-            h, w = img.shape[-2:]
-            top, left = (h - size) // 2, (w - size) // 2
-            chunk.append(img[:, top : top + size, left : left + size].float() / 255.0)
-            if len(chunk) == 8:
-                yield torch.stack(chunk).to(features.device)
-                chunk = []
-        if chunk:
-            yield torch.stack(chunk).to(features.device)
-
-    targets = L.mean_gram(batches(), features, list(config.style_layers))
-    with atomic_path(path) as tmp:
-        torch.save(targets, tmp)
-    return targets
+    source = style_culture(corpus, culture, split=config.split)
+    return gram_target(source, features, config.size, config.style_layers, resize=CROP, batch_size=8).grams
 
 
 class SeedLosses:
@@ -124,7 +90,7 @@ class SeedLosses:
         zero = torch.zeros((), device=self.device)
         images = to_unit(torch.cat(list(fakes))).float()  # VGG expects [0, 1]
         gram = content = zero
-        tv = cfg.lambda_tv * L.total_variation(images) if cfg.lambda_tv > 0 else zero
+        tv = cfg.lambda_tv * tv_l1_mean(images) if cfg.lambda_tv > 0 else zero
         if self.features is None:
             return gram, content, tv
         with torch.autocast(device_type=self.device.type, enabled=False):
