@@ -127,9 +127,31 @@ def test_cli_without_command_prints_help(capsys):
     assert "usage: culturalstyle" in capsys.readouterr().out
 
 
-def test_cli_parser_builds_with_all_present_groups():
+def _subcommands(parser) -> dict:
+    import argparse
+
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
+
+
+def test_cli_parser_has_every_sub_command_and_each_runs_something(monkeypatch):
+    from culturalstyle import cli
+
     parser = build_parser()
     assert parser.prog == "culturalstyle"
+    commands = _subcommands(parser)
+    # every module of COMMAND_MODULES registers the command of its own name (plus these two), and the
+    # documented commands are all there
+    documented = {"weights", "corpus", "embed", "compare", "train", "translate", "export-translator"}
+    documented |= {"evaluate", "stylize", "reproduce"}
+    assert set(commands) == set(cli.COMMAND_MODULES) | {"compare", "export-translator"} == documented
+    for name, sub in commands.items():  # a handler, or sub-commands that each have one
+        leaves = _subcommands(sub) or {name: sub}
+        assert all(leaf.get_default("handler") is not None for leaf in leaves.values()), name
+    # a module that is missing is an error, never a silently absent command
+    monkeypatch.setattr(cli, "COMMAND_MODULES", [*cli.COMMAND_MODULES, "no_such_group"])
+    with pytest.raises(ModuleNotFoundError, match="no_such_group"):
+        build_parser()
 
 
 def test_read_entry_treats_any_damage_as_a_miss_and_warns_once(tmp_path):
