@@ -68,10 +68,6 @@ def content_sha256(path: str | os.PathLike) -> str:
     return digest
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def stable_hash(obj: Any, length: int = 16) -> str:
     """Short hash of a JSON-serialisable object (keys sorted), for cache keys built from several parts."""
     text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))

@@ -28,12 +28,12 @@ from torch import nn
 
 from ..cache import stable_hash
 from .featureset import (
-    RESIZE_POLICIES,
     FeatureSet,
     _drop_inconsistent,
     _items,
     _read_cache,
     _write_cache,
+    check_settings,
     decoded_batches,
 )
 from .vgg import (
@@ -213,12 +213,7 @@ def extract_statistics(
 
     `FeatureSet.cache_hits` / `network_images` say how many images came from the cache vs. the backbone.
     """
-    if resize_policy not in RESIZE_POLICIES:
-        raise ValueError(f"unknown resize policy {resize_policy!r}; choose one of {RESIZE_POLICIES}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if size is not None and size < 16:
-        raise ValueError(f"size must be at least 16 px, got {size}")
+    check_settings(size, resize_policy, batch_size)
     items = _items(corpus)
     if not items:
         raise ValueError(f"backbone {backbone.name!r} got an empty corpus")

@@ -76,6 +76,16 @@ def _items(corpus: Any) -> list[_Item]:
     return [_Item(Path(p).stem, Path(p), content_sha256(p)) for p in corpus]
 
 
+def check_settings(size: int | None, resize_policy: str, batch_size: int, *, why_16: str = "") -> None:
+    """The extraction settings every extractor refuses the same way (`why_16`: why 16 px is the minimum)."""
+    if resize_policy not in RESIZE_POLICIES:
+        raise ValueError(f"unknown resize policy {resize_policy!r}; choose one of {RESIZE_POLICIES}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if size is not None and size < 16:
+        raise ValueError(f"size must be at least 16 px{why_16}, got {size}")
+
+
 def load_for_features(path: str | Path, size: int | None, resize_policy: str = "shorter") -> torch.Tensor:
     """Decode `path` robustly and apply the resize policy; returns 3 x H x W float32 in [0, 1].
 

@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from .featureset import (
-    RESIZE_POLICIES,
     FeatureSet,
     _items,
     _read_cache,
     _write_cache,
+    check_settings,
     decoded_batches,
     feature_cache_key,
 )
@@ -309,14 +309,9 @@ def extract(
     """
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose one of {STATISTICS}")
-    if resize_policy not in RESIZE_POLICIES:
-        raise ValueError(f"unknown resize policy {resize_policy!r}; choose one of {RESIZE_POLICIES}")
+    check_settings(size, resize_policy, batch_size, why_16=" (VGG pools 4 times)")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown Gram normalisation {normalize!r}; choose one of {NORMALIZATIONS}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if size is not None and size < 16:
-        raise ValueError(f"size must be at least 16 px (VGG pools 4 times), got {size}")
     if extractor is None:
         extractor = VGGFeatures(layers, device=device, weights_module=weights_module)
     else:
