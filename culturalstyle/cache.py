@@ -86,6 +86,7 @@ def read_entry(
     *,
     check: Callable[[T], str | None] | None = None,
     what: str = "cache entry",
+    stacklevel: int = 2,
 ) -> T | None:
     """A cache entry loaded with `load`, or None when it is absent or damaged.
 
@@ -105,7 +106,9 @@ def read_entry(
         return value
     if str(path) not in _WARNED:
         _WARNED.add(str(path))
-        warnings.warn(f"damaged {what} {path} ({reason}); recomputing and replacing it", stacklevel=2)
+        warnings.warn(
+            f"damaged {what} {path} ({reason}); recomputing and replacing it", stacklevel=stacklevel
+        )
     return None
 
 
@@ -354,9 +357,12 @@ class ContentCache:
         name = f"{self.prefix}{key}{self.codec.suffix}"
         return self.folder / key[:2] / name if self.fan_out else self.folder / name
 
-    def read(self, key: str, check: Callable[[Any], str | None] | None = None) -> Any | None:
-        """The entry, or None when absent or damaged (warned once; the caller recomputes and writes it)."""
-        return read_entry(self.path(key), self.codec.load, check=check, what=self.what)
+    def read(
+        self, key: str, check: Callable[[Any], str | None] | None = None, *, stacklevel: int = 3
+    ) -> Any | None:
+        """The entry, or None when absent or damaged (warned once, at the caller's line; the caller recomputes
+        and writes it)."""
+        return read_entry(self.path(key), self.codec.load, check=check, what=self.what, stacklevel=stacklevel)
 
     def write(self, key: str, value: Any) -> Path:
         """Store `value` atomically (a reader sees the old entry or the complete new one)."""
@@ -372,7 +378,7 @@ class ContentCache:
     ) -> tuple[T, bool]:
         """(value, hit): the verified entry, or `compute()` written atomically. `enabled=False`: no cache."""
         if enabled:
-            value = self.read(key, check)
+            value = self.read(key, check, stacklevel=4)
             if value is not None:
                 return value, True
         value = compute()

@@ -92,12 +92,18 @@ def test_get_or_compute_hits_replaces_damage_and_can_be_disabled():
         else:
             store.path(key).write_bytes(damage)
         cache._WARNED.clear()
-        with pytest.warns(UserWarning, match=r"damaged test entry .* recomputing and replacing it"):
+        with pytest.warns(UserWarning, match=r"damaged test entry .* recomputing and replacing it") as caught:
             value, hit = store.get_or_compute(key, compute, check=check)
         assert not hit and np.array_equal(value, np.full(4, 2.0))
+        assert caught[0].filename == __file__  # the warning points at the caller, not at cache.py
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert store.get_or_compute(key, compute, check=check)[1]  # replaced: a clean hit again
+    store.path(key).write_bytes(b"")
+    cache._WARNED.clear()
+    with pytest.warns(UserWarning, match="damaged test entry") as caught:
+        assert store.read(key, check) is None
+    assert caught[0].filename == __file__
     before = len(calls)
     value, hit = store.get_or_compute(key, compute, enabled=False)
     assert not hit and len(calls) == before + 1

@@ -211,8 +211,9 @@ def test_image_cache_default_location_and_damaged_entry(tmp_path):
     sha = sha256_file(tmp_path / "a.png")
     cache.get(tmp_path / "a.png", sha, 32)
     cache.entry_path(sha, 32).write_bytes(b"garbage")
-    again = cache.get(tmp_path / "a.png", sha, 32)
-    assert again.shape == (3, 32, 32) and cache.decodes == 2
+    with pytest.warns(UserWarning, match="damaged decoded-image cache entry .* recomputing and replacing it"):
+        again = cache.get(tmp_path / "a.png", sha, 32)
+    assert again.shape == (3, 32, 32) and cache.decodes == 2 and (cache.hits, cache.misses) == (0, 2)
 
 
 def test_unexpected_codec_exception_becomes_corrupt(tmp_path, monkeypatch):
