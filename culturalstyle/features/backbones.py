@@ -28,11 +28,11 @@ from torch import nn
 
 from ..cache import stable_hash
 from .featureset import (
+    FEATURE_CACHE,
     FeatureSet,
     _drop_inconsistent,
     _items,
     _read_cache,
-    _write_cache,
     check_settings,
     decoded_batches,
 )
@@ -234,7 +234,7 @@ def extract_statistics(
                 i = todo[position]
                 results[i] = {name: np.asarray(v[j], dtype=np.float32) for name, v in out.items()}
                 if cache:
-                    _write_cache(keys[i], results[i])
+                    FEATURE_CACHE.write(keys[i], results[i])
     names = list(results[0])
     inconsistent = [items[i].path for i, r in enumerate(results) if list(r) != names]
     if inconsistent:

@@ -132,14 +132,6 @@ def feature_cache_key(
     )
 
 
-def _cache_file(key: str) -> Path:
-    return FEATURE_CACHE.path(key)
-
-
-def _write_cache(key: str, stats: dict[str, np.ndarray]) -> None:
-    FEATURE_CACHE.write(key, stats)
-
-
 def _stats_problem(stats: dict[str, np.ndarray], channels: dict[str, int]) -> str | None:
     """Why a cached entry is not one image's statistics for these layers (None when it is)."""
     for layer, c in channels.items():
@@ -185,7 +177,7 @@ def _drop_inconsistent(
     for i, signature in enumerate(signatures):
         if signature is not None and signature != common:
             warnings.warn(
-                f"damaged feature-cache entry {_cache_file(keys[i])} (statistics {signature} differ from the "
+                f"damaged feature-cache entry {FEATURE_CACHE.path(keys[i])} (statistics {signature} differ from the "
                 f"other entries' {common}); recomputing and replacing it",
                 stacklevel=2,
             )

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from .featureset import (
+    FEATURE_CACHE,
     FeatureSet,
     _items,
     _read_cache,
-    _write_cache,
     check_settings,
     decoded_batches,
     feature_cache_key,
@@ -347,7 +347,7 @@ def extract(
                 for i, stats in zip(batch, _image_stats({k: acts[k] for k in layers}, normalize)):
                     results[i] = stats
                     if cache:
-                        _write_cache(keys[i], stats)
+                        FEATURE_CACHE.write(keys[i], stats)
 
     data: dict[str, np.ndarray] = {}
     for layer in layers:
