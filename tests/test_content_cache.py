@@ -167,3 +167,16 @@ def test_negative_control_key_is_unchanged():
     from culturalstyle.metrics import controls
 
     assert controls.control_key("noise", (48, 32), 0, A, 2) == "4ade9dd823d43f0e977c82fd"
+
+
+def test_refstats_key_and_path_are_the_old_ones():
+    """Inception reference statistics keep their key (pinned from the hand-written cache at b0d4da7)."""
+    from types import SimpleNamespace
+
+    from culturalstyle.metrics import fidelity
+
+    extractor = SimpleNamespace(name="inception-fid", weights_sha256="d" * 64)
+    key = fidelity.refstats_key([B, A], 64, extractor)
+    assert key == "9f63f233374d959d6d5569b1b22c2a2b"
+    assert key == fidelity.refstats_key([A, B], 64, extractor)  # order-free
+    assert fidelity.REFSTATS_CACHE.path(key) == cache_root() / "refstats" / f"{key}.npz"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..cache import atomic_path, cache_dir, content_sha256, read_entry, stable_hash
+from ..cache import NPZ, ContentCache, content_sha256
 
 if TYPE_CHECKING:
     from ..corpus import Corpus
@@ -160,19 +160,26 @@ class ReferenceStats:
         return int(self.features.shape[0])
 
 
+REFSTATS_CACHE = ContentCache(
+    "refstats",
+    NPZ,
+    what="reference-statistics cache entry",
+    version=REFSTATS_VERSION,
+    version_field="version",
+)
+
+
 def refstats_key(image_sha256: Sequence[str], size: int, extractor: FeatureExtractor) -> str:
     """Cache key of a reference set: its images' content hashes (order-free), resolution and weights."""
-    return stable_hash(
+    return REFSTATS_CACHE.key(
         {
             "kind": "refstats",
-            "version": REFSTATS_VERSION,
             "images": sorted(image_sha256),
             "size": int(size),
             "policy": RESIZE_POLICY,
             "network": extractor.name,
             "weights": extractor.weights_sha256,
-        },
-        length=32,
+        }
     )
 
 
@@ -195,13 +202,10 @@ def fid_statistics(features: np.ndarray, chunk: int = 4096) -> dict[str, np.ndar
     return moments.fid_statistics()
 
 
-def _load_refstats(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {name: data[name] for name in ("mu", "sigma", "features")}
-
-
 def _refstats_problem(entry: dict[str, np.ndarray], n: int) -> str | None:
     """Why a cached entry is not the statistics of `n` images (None when it can be)."""
+    if not {"mu", "sigma", "features"} <= set(entry):
+        return f"arrays {sorted(entry)} instead of mu, sigma, features"
     mu, sigma, features = entry["mu"], entry["sigma"], entry["features"]
     d = mu.shape[0] if mu.ndim == 1 else -1
     if sigma.shape != (d, d) or features.shape != (n, d):
@@ -236,16 +240,8 @@ def reference_stats(
     paths = [paths[i] for i in order]
     extractor = extractor or inception_extractor()
     key = refstats_key(hashes, size, extractor)
-    target = cache_dir("refstats") / f"{key}.npz"
     # a damaged entry (unreadable, wrong shapes) is a miss: recomputed and replaced below, never trusted
-    entry = None
-    if cache:
-        entry = read_entry(
-            target,
-            _load_refstats,
-            check=lambda e: _refstats_problem(e, len(paths)),
-            what="reference-statistics cache entry",
-        )
+    entry = REFSTATS_CACHE.read(key, check=lambda e: _refstats_problem(e, len(paths))) if cache else None
     if entry is not None:
         return ReferenceStats(
             mu=entry["mu"],
@@ -266,14 +262,15 @@ def reference_stats(
             "network": extractor.name,
             "weights": extractor.weights_sha256,
         }
-        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                mu=stats["mu"],
-                sigma=stats["sigma"],
-                features=features,
-                meta=np.array(json.dumps(meta)),
-            )
+        REFSTATS_CACHE.write(
+            key,
+            {
+                "mu": stats["mu"],
+                "sigma": stats["sigma"],
+                "features": features,
+                "meta": np.array(json.dumps(meta)),
+            },
+        )
     return ReferenceStats(
         mu=stats["mu"],
         sigma=stats["sigma"],
