@@ -87,8 +87,9 @@ class CultureAttribution:
         device: str | torch.device | None = None,
     ) -> None:
         from .conformal import ConformalConfig, ConformalCultures
-        from .embedding import StyleEmbedding
-        from .features import STYLE_LAYERS, VGGFeatures
+        from .embedding import EmbedConfig
+        from .features import STYLE_LAYERS, VGGFeatures, make_backbone
+        from .pipeline import style_space
 
         self.vgg = model or VGGFeatures(STYLE_LAYERS, device=device)
         self.source, self.target = source, target
@@ -119,8 +120,16 @@ class CultureAttribution:
                 stacklevel=3,
             )
         self.train = train.filter(culture=[c for c, k in counts.items() if k >= needed])
-        self.embedding = StyleEmbedding(layers=self.layers)
-        self.train_embedded = self.embedding.fit_transform(self._features(self.train))
+        # the study's one corpus -> style space path, on the given network at the resolvable layers
+        self.backbone = make_backbone("vgg19-gram", layers=self.layers, extractor=self.vgg)
+        space = style_space(
+            self.train,
+            EmbedConfig(layers=self.layers, size=self.size, batch_size=16),
+            backbone=self.backbone,
+            maps=False,
+        )
+        self.embedding = space.embedding
+        self.train_embedded = space.vectors
         cultures = self.train.df["culture"].to_numpy()
         # StyleEmbedding already standardises and weights its layers; the conformal scores use its geometry.
         self.sets_model = ConformalCultures(
@@ -136,9 +145,7 @@ class CultureAttribution:
         self.config = config
 
     def _features(self, images: Any) -> Any:
-        from .features import extract
-
-        return extract(images, self.layers, size=self.size, extractor=self.vgg, batch_size=16)
+        return self.backbone.extract(images, size=self.size, batch_size=16)
 
     def embed(self, images: Any) -> np.ndarray:
         return self.embedding.transform(self._features(images))

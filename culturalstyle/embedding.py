@@ -281,16 +281,6 @@ class EmbeddingRun:
         )
 
 
-def _select(corpus: Any, config: EmbedConfig) -> Any:
-    missing = sorted(set(config.cultures or ()) - set(corpus.cultures))
-    if missing:
-        raise ValueError(f"culture(s) {missing} not in the corpus (it has {corpus.cultures})")
-    selected = corpus.filter(culture=config.cultures, split=config.split)
-    if len(selected) == 0:
-        raise ValueError(f"no images left after selecting cultures={config.cultures} split={config.split}")
-    return selected
-
-
 def embed_corpus(
     corpus: Any,
     out_dir: Any,
@@ -302,121 +292,19 @@ def embed_corpus(
     progress: bool = False,
     workers: int = 0,
 ) -> Any:
-    """Extract features of `corpus`, embed them, and write everything to the new directory `out_dir`.
+    """`pipeline.embed` (kept under this name): the corpus's style space written to the new `out_dir`."""
+    from .pipeline import embed
 
-    Writes images.parquet (metadata), features/<layer>.npy, embedding_pca.npy (+ pca_variance.csv),
-    baseline.npy (+ baseline_features.txt), config.yaml and run_record.json, and for every name in
-    `config.backbones` that backbone's statistics in backbones/<name>/ (`representations`). Refuses a
-    non-empty `out_dir`. Large corpora (`config.scale`, or under torchrun) go through the feature store
-    instead (`scale.embed_corpus_to_store`: sketches, streaming statistics, resumable; `workers` decoding
-    processes).
-    """
-    import pandas as pd
-
-    from . import features as feats
-    from .configs import save_yaml
-    from .runs import new_output_dir, write_record
-
-    config = config or EmbedConfig()
-    selected = _select(corpus, config)
-    selected.require_usable("embed")  # empty culture labels, paths outside the corpus root: refused up front
-    from . import scale
-
-    if scale.use_store(config, len(selected)):
-        return scale.embed_corpus_to_store(
-            selected,
-            out_dir,
-            config,
-            device=device,
-            weights_module=weights_module,
-            workers=workers,
-            progress=progress,
-            cache=cache,
-        )
-    out = new_output_dir(out_dir)
-    extractor = feats.VGGFeatures(config.layers, device=device, weights_module=weights_module)
-    featureset = feats.extract(
-        selected,
-        config.layers,
-        config.size,
-        config.resize_policy,
-        config.batch_size,
-        cache,
-        statistic=config.statistic,
-        normalize=config.gram_normalize,
-        triu=True,
-        extractor=extractor,
+    return embed(
+        corpus,
+        out_dir,
+        config,
+        device=device,
+        weights_module=weights_module,
+        cache=cache,
         progress=progress,
+        workers=workers,
     )
-    vectors = layer_vectors(featureset, config.layers)
-    (out / "features").mkdir()
-    for layer, array in vectors.items():
-        np.save(out / "features" / f"{layer}.npy", array)
-    embedding = StyleEmbedding(
-        layers=config.layers,
-        normalization=config.normalization,
-        layer_weights=config.layer_weights,
-        seed=config.seed,
-    ).fit(vectors)
-    scores, ratio = pca_scores(embedding.transform(vectors), config.n_components)
-    np.save(out / "embedding_pca.npy", scores.astype(np.float32))
-    pd.DataFrame({"component": np.arange(1, len(ratio) + 1), "explained_variance_ratio": ratio}).to_csv(
-        out / "pca_variance.csv", index=False
-    )
-
-    baseline = ColourTextureBaseline(
-        bins=config.baseline_bins, size=config.size, resize_policy=config.resize_policy
-    )
-    np.save(out / "baseline.npy", baseline.features(selected, cache=cache).astype(np.float32))
-    (out / "baseline_features.txt").write_text("\n".join(baseline.feature_names()) + "\n")
-
-    used_weights = {extractor.weights_name: extractor.weights_sha256}
-    backbone_cache = {}
-    if config.backbones:
-        from .representations import build_backbone, write_backbone_features
-
-        for name in config.backbones:
-            backbone = build_backbone(
-                name, layers=config.layers, device=device, options={"weights_module": weights_module}
-            )
-            stats = backbone.extract(
-                selected,
-                size=config.size,
-                resize_policy=config.resize_policy,
-                batch_size=config.batch_size,
-                cache=cache,
-                progress=progress,
-            )
-            write_backbone_features(out / "backbones" / name, backbone, stats)
-            if backbone.weights_sha256:
-                used_weights[backbone.weights_name] = backbone.weights_sha256
-            backbone_cache[name] = {"hits": stats.cache_hits, "network_images": stats.network_images}
-
-    meta = selected.df[[c for c in META_COLUMNS if c in selected.df.columns]].copy()
-    meta["path"] = [str(selected.abspath(row)) for _, row in selected.df.iterrows()]
-    meta.reset_index(drop=True).to_parquet(out / "images.parquet", index=False)
-    save_yaml(config, out / "config.yaml")
-    write_record(
-        out,
-        kind="embed",
-        config=config,
-        seed=config.seed,
-        inputs={
-            "corpus_root": str(selected.root),
-            "manifest_sha256": selected.manifest_hash(),
-            "n_images": len(selected),
-            "image_sha256": dict(zip(meta["image_id"], meta["sha256"])),
-        },
-        weights=used_weights,
-        extra={
-            "feature_cache": {"hits": featureset.cache_hits, "network_images": featureset.network_images},
-            "backbone_cache": backbone_cache,
-            "baseline_cache_hits": baseline.cache_hits,
-            "feature_config": featureset.config,
-            "device": str(extractor.device),
-        },
-    )
-    return out
 
 
 def load_embedding_dir(path: Any) -> EmbeddingRun:

@@ -7,6 +7,7 @@ The functions take the tidy tables of `culturalstyle.stats` (or plain arrays), s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -348,3 +349,38 @@ def comparison_figures(
                 title=f"Leave-artist-out confusion, {feature} / {method} (n={int(matrix.values.sum())})",
             )
     return figures
+
+
+def image_grid(
+    rows: Sequence[Sequence[Path | None]],
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    size: int = 128,
+    title: str | None = None,
+) -> Figure:
+    """A matplotlib grid of images (each centre-cropped to a square), with row and column labels."""
+    import matplotlib.pyplot as plt
+
+    from .images import center_crop, load_image, resize_shorter
+
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.6 * n_cols + 1.2, 1.6 * n_rows + 0.4), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            path = row[j] if j < len(row) else None
+            if path is not None:
+                ax.imshow(center_crop(resize_shorter(load_image(path), size), size))
+            if j == 0 and row_labels is not None:
+                ax.set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
+            if i == 0 and col_labels is not None:
+                ax.set_title(col_labels[j], fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -152,3 +152,8 @@ def write_record(
 def read_record(out_dir: str | Path, name: str = RECORD_NAME) -> dict:
     with open(Path(out_dir) / name, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Small JSON side outputs (e.g. a run's pointer) written atomically."""
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=str))

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from conftest import SAMPLE  # noqa: E402
 
-from culturalstyle import notebook_outputs, study  # noqa: E402
+from culturalstyle import notebook_outputs, pipeline, study_corpus, translation_study  # noqa: E402
 from culturalstyle.cache import sha256_file, stable_hash  # noqa: E402
 from culturalstyle.corpus import Corpus  # noqa: E402
 
@@ -25,25 +25,27 @@ from culturalstyle.corpus import Corpus  # noqa: E402
 
 
 def test_profile_caveat_comes_from_the_profile_and_names_the_sample() -> None:
-    smoke = study.profile_caveat("smoke")
+    smoke = notebook_outputs.profile_caveat("smoke")
     assert smoke.startswith("Smoke profile:") and "no number here is a result" in smoke
-    assert study.SAMPLE_CAVEAT in smoke  # corpus None: the bundled sample
-    assert study.SAMPLE_CAVEAT not in study.profile_caveat("paper", corpus="data/wikiart")
-    assert study.profile_caveat("paper", corpus="x").startswith("paper profile:")
-    assert "see notebooks/params/nope.yaml" in study.profile_caveat("nope", corpus="x")
-    assert study.profile_caveat(None, corpus="x") == ""
+    assert notebook_outputs.SAMPLE_CAVEAT in smoke  # corpus None: the bundled sample
+    assert notebook_outputs.SAMPLE_CAVEAT not in notebook_outputs.profile_caveat(
+        "paper", corpus="data/wikiart"
+    )
+    assert notebook_outputs.profile_caveat("paper", corpus="x").startswith("paper profile:")
+    assert "see notebooks/params/nope.yaml" in notebook_outputs.profile_caveat("nope", corpus="x")
+    assert notebook_outputs.profile_caveat(None, corpus="x") == ""
 
 
 def test_default_results_dir_is_the_repository_results_folder(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv(notebook_outputs.RESULTS_ENV, raising=False)
-    root = study.repository_root()
+    root = notebook_outputs.repository_root()
     assert root is not None and (root / "pyproject.toml").exists()
-    default = study.default_results_dir()
+    default = notebook_outputs.default_results_dir()
     assert default.parent == root / "results" / "notebooks"  # git-ignored, not notebooks/results
     monkeypatch.setenv(notebook_outputs.RESULTS_ENV, str(tmp_path))
-    assert study.default_results_dir().parent == tmp_path / "notebooks"
+    assert notebook_outputs.default_results_dir().parent == tmp_path / "notebooks"
     monkeypatch.chdir(tmp_path)
-    out = study.Outputs(None, "9_x")
+    out = notebook_outputs.Outputs(None, "9_x")
     assert out.folder.parent.parent == tmp_path / "notebooks"
 
 
@@ -51,17 +53,17 @@ def test_outputs_stamp_the_caveat_write_captions_and_record_hashes(tmp_path, mon
     from culturalstyle import weights
 
     monkeypatch.setattr(weights, "sha256", lambda name: f"sha-of-{name}")
-    out = study.Outputs(tmp_path, "9_test", profile="smoke")
-    assert out.caveat == study.profile_caveat("smoke")
+    out = notebook_outputs.Outputs(tmp_path, "9_test", profile="smoke")
+    assert out.caveat == notebook_outputs.profile_caveat("smoke")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     out.figure(fig, "line", caption="A line.", featured=True)
     out.figure(fig, "again")  # saving twice does not stamp twice
     assert [t.get_text() for t in fig.texts] == [out.caveat]
-    captions = json.loads((out.folder / study.CAPTIONS_NAME).read_text())
+    captions = json.loads((out.folder / notebook_outputs.CAPTIONS_NAME).read_text())
     assert captions == {"line.png": {"caption": "A line.", "featured": 100}}
 
-    corpus = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    corpus = study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     out.uses_corpus("corpus", corpus)
     out.uses_weights("vgg19-gatys", "inception-fid")
     run = tmp_path / "run"
@@ -92,11 +94,11 @@ def space_and_corpus():
     """A style space (tiny random VGG) of 6 renaissance training images and 4 ukiyo-e images."""
     from culturalstyle.features import random_vgg
 
-    corpus = study.load_corpus(SAMPLE)
+    corpus = study_corpus.load_corpus(SAMPLE)
     df = corpus.df
     ren = df[(df["culture"] == "renaissance") & (df["split"] == "train")].head(6)
     small = Corpus(pd.concat([ren, df[df["culture"] == "ukiyo_e"].head(4)]), corpus.root)
-    space = study.build_style_space(
+    space = pipeline.build_style_space(
         small, layers=("relu1_1", "relu2_1"), size=32, weights_module=random_vgg()
     )
     return small, space, random_vgg()
@@ -129,7 +131,9 @@ def test_side_by_side_shows_each_translations_own_nearest_real_image(space_and_c
     trans = _translations(tmp_path / "distinct", small, wanted, ukiyo[:3])
     original = features.extract
     monkeypatch.setattr(features, "extract", lambda *a, **k: original(*a, **{**k, "weights_module": vgg}))
-    fig, table = study.side_by_side(small, trans, space, n_rows=3, image_size=32, batch_size=4, thumb_size=32)
+    fig, table = translation_study.side_by_side(
+        small, trans, space, n_rows=3, image_size=32, batch_size=4, thumb_size=32
+    )
     assert table["nearest_id"].tolist() == wanted and table["source_image_id"].tolist() == ukiyo[:3]
     assert np.allclose(table["distance"], 0.0, atol=1e-3) and (table["n_sharing"] == 1).all()
     assert (table["second_distance"] > table["distance"]).all() and (table["n_candidates"] == 6).all()
@@ -144,12 +148,14 @@ def test_side_by_side_shows_each_translations_own_nearest_real_image(space_and_c
 
     # Three identical translations honestly share one nearest image, and the grid says so.
     same = _translations(tmp_path / "same", small, [real[3]] * 3, ukiyo[:3])
-    fig, table = study.side_by_side(small, same, space, n_rows=3, image_size=32, batch_size=4, thumb_size=32)
+    fig, table = translation_study.side_by_side(
+        small, same, space, n_rows=3, image_size=32, batch_size=4, thumb_size=32
+    )
     assert table["nearest_id"].tolist() == [real[3]] * 3 and (table["n_sharing"] == 3).all()
     assert "shared by 3/3" in axes_label(fig, 0)
     plt.close(fig)
     with pytest.raises(ValueError, match="no real 'chinese_ink' images"):
-        study.nearest_real_table(space, space.features, "chinese_ink")
+        translation_study.nearest_real_table(space, space.features, "chinese_ink")
 
 
 def axes_label(fig, row: int) -> str:
@@ -158,13 +164,16 @@ def axes_label(fig, row: int) -> str:
 
 def test_nearest_real_table_matches_brute_force(space_and_corpus) -> None:
     small, space, _ = space_and_corpus
-    table = study.nearest_real_table(space, space.features, "renaissance", split=None)
+    table = translation_study.nearest_real_table(space, space.features, "renaissance", split=None)
     candidates = (small.df["culture"] == "renaissance").to_numpy()
     d = np.linalg.norm(space.vectors[:, None, :] - space.vectors[candidates][None, :, :], axis=2)
     assert table["nearest_id"].tolist() == small.df["image_id"].to_numpy()[candidates][d.argmin(1)].tolist()
     assert np.allclose(table["distance"], d.min(1), atol=1e-3)
     assert table["query_id"].tolist() == small.df["image_id"].tolist()
-    assert study.nearest_real(space, space.features, "renaissance", None) == table["nearest_id"].tolist()
+    assert (
+        translation_study.nearest_real(space, space.features, "renaissance", None)
+        == table["nearest_id"].tolist()
+    )
 
 
 # -------------------------------------------------------------------------------- baselines once per size
@@ -178,7 +187,7 @@ def test_evaluate_translator_computes_baselines_once_per_direction_and_size(tmp_
     from culturalstyle.translate import TrainConfig
     from culturalstyle.translate import apply as translate_apply
 
-    corpus = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    corpus = study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     calls = []
 
     def fake_corpus(out: Path, method: str, size: int) -> Corpus:
@@ -209,7 +218,7 @@ def test_evaluate_translator_computes_baselines_once_per_direction_and_size(tmp_
     monkeypatch.setattr(metrics, "evaluate", fake_evaluate)
 
     config = metrics.EvaluationConfig(size=32)  # one FID size for every method: baselines once per direction
-    study.evaluate_translator(corpus, tmp_path, tmp_path / "out", baselines=("adain",), config=config)
+    pipeline.evaluate_translator(corpus, tmp_path, tmp_path / "out", baselines=("adain",), config=config)
     assert calls == [
         ("cyclegan", "ukiyo_e", "renaissance", True),
         ("adain", "ukiyo_e", "renaissance", False),
@@ -217,14 +226,16 @@ def test_evaluate_translator_computes_baselines_once_per_direction_and_size(tmp_
         ("adain", "renaissance", "ukiyo_e", False),
     ]
     calls.clear()  # each method at its own size (32 vs 128 px): the baselines differ, so both get them
-    study.evaluate_translator(corpus, tmp_path, tmp_path / "out2", directions=("A2B",), baselines=("adain",))
+    pipeline.evaluate_translator(
+        corpus, tmp_path, tmp_path / "out2", directions=("A2B",), baselines=("adain",)
+    )
     assert calls == [("cyclegan", "ukiyo_e", "renaissance", True), ("adain", "ukiyo_e", "renaissance", True)]
 
 
 def test_outputs_record_the_networks_of_embedded_backbones(tmp_path) -> None:
     from types import SimpleNamespace
 
-    out = study.Outputs(tmp_path, "9_backbones")
+    out = notebook_outputs.Outputs(tmp_path, "9_backbones")
     spaces = {
         "vgg19-gram": SimpleNamespace(record={"weights": "vgg19-gatys", "weights_sha256": "a" * 64}),
         "inception-pool": SimpleNamespace(record={"weights": "inception-fid", "weights_sha256": "b" * 64}),
@@ -255,33 +266,31 @@ def test_unique_baselines_keeps_one_row_per_baseline_and_every_translation_row()
             {**base, "role": "translation", "method": "cyclegan", "size": 32, "value": 3.0},
         ]
     )
-    out = study.unique_baselines(table)
+    out = pipeline.unique_baselines(table)
     assert list(out["value"]) == [1.0, 0.5, 2.0, 3.0]
 
 
 def test_shipped_translators_labels_and_directions(tmp_path, monkeypatch) -> None:
     """Shipped translators are found by name, filtered by cultures, labelled `shipped-<method>`; a one-sided
     method has A2B only; a smoke run is labelled a code-path check."""
-    from culturalstyle import translation_study
+    from culturalstyle.pipeline import translators
     from culturalstyle.translate import make_config
 
     with pytest.raises(FileNotFoundError, match="no shipped translator 'nope'"):
-        study.shipped_translator("nope")
+        pipeline.shipped_translator("nope")
     folder = tmp_path / "data" / "translators" / "a2b-fastcut"
     folder.mkdir(parents=True)
     make_config("smoke", method="fastcut", source="a", target="b").save(folder / "config.yaml")
     (folder / "translator.json").write_text("{}")
-    monkeypatch.setattr(
-        translation_study, "__file__", str(tmp_path / "culturalstyle" / "translation_study.py")
-    )
-    assert study.shipped_translator("a2b-fastcut") == folder
-    assert study.shipped_translators(["a2b-fastcut"], "a", "b") == [folder]
-    assert study.shipped_translators(["a2b-fastcut"], "b", "a") == []  # other cultures: skipped
-    assert study.translator_label(folder) == "shipped-fastcut"
-    assert study.translator_directions(folder) == ["A2B"]
+    monkeypatch.setattr(translators, "SHIPPED_DIR", tmp_path / "data" / "translators")
+    assert pipeline.shipped_translator("a2b-fastcut") == folder
+    assert pipeline.shipped_translators(["a2b-fastcut"], "a", "b") == [folder]
+    assert pipeline.shipped_translators(["a2b-fastcut"], "b", "a") == []  # other cultures: skipped
+    assert pipeline.translator_label(folder) == "shipped-fastcut"
+    assert pipeline.translator_directions(folder) == ["A2B"]
     run = tmp_path / "run"
     run.mkdir()
     make_config("smoke", source="a", target="b").save(run / "config.yaml")
-    assert study.translator_label(run, "smoke") == "cyclegan-smoke (code-path check)"
-    assert study.translator_label(run, "cpu") == "cyclegan"
-    assert study.translator_directions(run) == ["A2B", "B2A"]
+    assert pipeline.translator_label(run, "smoke") == "cyclegan-smoke (code-path check)"
+    assert pipeline.translator_label(run, "cpu") == "cyclegan"
+    assert pipeline.translator_directions(run) == ["A2B", "B2A"]

@@ -169,7 +169,8 @@ def _backbone_names(text: str | None, files: list[str]) -> list[str]:
 def run_embed(args: argparse.Namespace) -> int:
     from ..configs import apply_overrides, load_yaml
     from ..corpus import Corpus
-    from ..embedding import EmbedConfig, embed_corpus
+    from ..embedding import EmbedConfig
+    from ..pipeline import embed
 
     config = load_yaml(EmbedConfig, args.config) if args.config else EmbedConfig()
     options = {
@@ -197,7 +198,7 @@ def run_embed(args: argparse.Namespace) -> int:
     if args.overrides:
         config = apply_overrides(config, args.overrides)
     corpus = Corpus.load(args.corpus, allow_outside_root=args.allow_outside_root)
-    out = embed_corpus(
+    out = embed(
         corpus,
         args.out,
         config,
@@ -221,198 +222,67 @@ def run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thumbnails(meta, coords, per_culture: int, size: int = 96) -> dict[int, object]:
-    """The `per_culture` images nearest each culture's centroid in the 2-D plot (deterministic choice)."""
-    import numpy as np
-
-    from ..images import ImageError, load_image, resize_longer
-
-    chosen: dict[int, object] = {}
-    cultures = meta["culture"].astype(str).to_numpy()
-    for culture in sorted(set(cultures)):
-        rows = np.flatnonzero(cultures == culture)
-        centre = coords[rows].mean(axis=0)
-        for i in rows[np.argsort(np.linalg.norm(coords[rows] - centre, axis=1))][:per_culture]:
-            try:
-                chosen[int(i)] = np.asarray(resize_longer(load_image(meta["path"].iloc[i]), size))
-            except (ImageError, FileNotFoundError):  # images moved since embedding: plot without them
-                continue
-    return chosen
-
-
 def run_compare(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
-    import numpy as np
+    from ..pipeline import CompareConfig, compare
 
-    from .. import plots
-    from ..embedding import load_embedding_dir
-    from ..runs import new_output_dir, unique_dir, write_record
-    from ..significance import enough_permutations, holm_floor, permutations_for_holm
-    from ..stats import compare_style_space
-
-    run = load_embedding_dir(args.dir)
     backbones = _backbone_names(args.backbones, _register_backbone_files(args.backbone_file))
-    out = new_output_dir(args.out) if args.out else unique_dir(Path(args.dir), "compare")
-    pairs = run.meta["culture"].nunique() * (run.meta["culture"].nunique() - 1) // 2
-    n_permutations = args.n_permutations or enough_permutations(999, max(pairs, 1))
-    if pairs and holm_floor(pairs, n_permutations) >= 0.05:
-        print(
-            f"warning: with {n_permutations} permutations the smallest Holm-adjusted p over {pairs} culture pairs "
-            f"is {holm_floor(pairs, n_permutations):.3g}: no distance can be significant at 0.05; use "
-            f"--n-permutations {permutations_for_holm(pairs)} or more",
-            file=sys.stderr,
-        )
-    notes = {}
-    if getattr(run, "store", None) is not None:  # embedded through the feature store (large corpus)
-        from ..scale_stats import compare_scaled
-
-        if backbones:
-            raise SystemExit(
-                f"{args.dir} was embedded through the feature store (large corpus): --backbones compares "
-                "in-memory representations and is not available for it yet; compare backbones on a subset "
-                "embedded with --mode exact"
-            )
-        comparison, notes = compare_scaled(
-            run,
-            seed=args.seed,
-            n_permutations=n_permutations,
-            n_bootstrap=args.n_bootstrap,
-            n_splits=args.n_splits,
-            k=args.k,
-            subsample_above=args.subsample_above,
-            per_culture=args.per_culture,
-            n_components=args.pca_components,
-        )
-    else:
-        embedding = run.style_embedding().fit(run.features)
-        blocks = embedding.transform_layers(run.features)
-        from ..embedding import ColourTextureBaseline
-
-        baseline = ColourTextureBaseline(bins=run.config.baseline_bins).fit_transform(run.baseline)
-        grams = run.features if run.config.statistic == "gram" else None
-        comparison = compare_style_space(
-            blocks,
-            run.meta,
-            baseline=baseline,
-            grams=grams,
-            seed=args.seed,
-            n_permutations=n_permutations,
-            n_bootstrap=args.n_bootstrap,
-            n_splits=args.n_splits,
-            k=args.k,
-        )
-    for name, table in comparison.tables.items():
-        table.to_csv(out / f"{name}.csv", index=False)
-    coords = np.asarray(run.pca[:, :2], dtype=float)
-    thumbnails = _thumbnails(run.meta, coords, args.thumbnails) if args.thumbnails > 0 else None
-    formats = _csv_list(args.formats) or ("png",)
-    figures = plots.comparison_figures(comparison, coords, run.meta["culture"], thumbnails=thumbnails)
-    for name, fig in figures.items():
-        plots.save_figure(fig, out / name, formats)
-    weights_used = dict(run.record.get("weights", {}))
-    backbone_tables: dict = {}
-    if backbones:
-        backbone_tables, backbone_figures, backbone_weights = _compare_backbones(run, backbones, args)
-        weights_used.update(backbone_weights)
-        for name, table in backbone_tables.items():
-            table.to_csv(out / f"{name}.csv", index=False)
-        for name, fig in backbone_figures.items():
-            plots.save_figure(fig, out / name, formats)
-        figures.update(backbone_figures)
-    write_record(
-        out,
-        kind="compare",
-        config={k: v for k, v in vars(args).items() if k != "handler"},
+    config = CompareConfig(
+        n_permutations=args.n_permutations,
+        n_bootstrap=args.n_bootstrap,
+        n_splits=args.n_splits,
+        k=args.k,
         seed=args.seed,
-        inputs={
-            "embedding_dir": str(Path(args.dir).resolve()),
-            "embedding_record": run.record.get("inputs", {}),
-        },
-        weights=weights_used,
-        extra={
-            "tables": sorted(comparison.tables) + sorted(backbone_tables),
-            "figures": sorted(figures),
-            "n_permutations": n_permutations,
-            "backbones": backbones,
-            "notes": notes,
-        },
+        thumbnails=args.thumbnails,
+        formats=_csv_list(args.formats) or ("png",),
+        subsample_above=args.subsample_above,
+        per_culture=args.per_culture,
+        pca_components=args.pca_components,
+        backbones=tuple(backbones),
+        reference=args.reference,
+        alpha=args.alpha,
+        conformal_score=args.conformal_score,
+        device=args.device,
     )
-    table = comparison.tables["classification"]
+    result = compare(args.dir, config, out=args.out)
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    _print_comparison(result, args.reference)
+    return 0
+
+
+def _print_comparison(result, reference: str) -> None:
+    """The classification table, the paired test against colour and the backbone comparison, as text."""
+    table = result.tables["classification"]
     print(
         table[["feature", "classifier", "n", "accuracy", "ci_low", "ci_high", "balanced_accuracy"]].to_string(
             index=False
         )
     )
-    if "paired_tests" in comparison.tables:
-        paired = comparison.tables["paired_tests"]
+    if "paired_tests" in result.tables:
+        paired = result.tables["paired_tests"]
         print("\nstyle (concat) vs colour alone, same folds and images:")
         print(
             paired[["classifier", "difference", "ci_low", "ci_high", "bootstrap_p", "mcnemar_p"]].to_string(
                 index=False
             )
         )
-    if backbones:
+    if result.backbone_tables:
         shown = ["backbone", "family", "accuracy", "ci_low", "ci_high", "balanced_accuracy", "precision_at_k"]
         print("\nbackbones:")
         print(
-            backbone_tables["backbones"][
+            result.backbone_tables["backbones"][
                 shown + ["silhouette", "conformal_coverage", "loco_unknown_rate"]
             ].to_string(index=False)
         )
-        if "backbone_paired" in backbone_tables:
-            paired = backbone_tables["backbone_paired"]
-            print(f"\npaired against {args.reference}:")
+        if "backbone_paired" in result.backbone_tables:
+            paired = result.backbone_tables["backbone_paired"]
+            print(f"\npaired against {reference}:")
             print(
                 paired[
                     ["backbone", "difference", "ci_low", "ci_high", "bootstrap_p_holm", "mcnemar_p"]
                 ].to_string(index=False)
             )
-    print(f"wrote {len(comparison.tables) + len(backbone_tables)} tables and {len(figures)} figures to {out}")
-    return 0
-
-
-def _compare_backbones(run, names: list[str], args: argparse.Namespace) -> tuple[dict, dict, dict]:
-    """Spaces of the named backbones (saved in the embedding directory, else extracted now) compared on the
-    embedding's images; returns (tables, figures, weights used)."""
-    from .. import representation_plots
-    from ..conformal import ConformalConfig
-    from ..representations import (
-        backbone_record,
-        build_backbone,
-        compare_backbones,
-        corpus_from_meta,
-        read_backbone_features,
-        space_from_features,
-    )
-
-    spaces, weights_used, corpus = {}, {}, None
-    for name in names:
-        folder = run.path / "backbones" / name
-        if folder.is_dir():
-            record, features = read_backbone_features(folder)
-        else:
-            backbone = build_backbone(name, layers=run.config.layers, device=args.device)
-            corpus = corpus if corpus is not None else corpus_from_meta(run.meta)
-            features = backbone.extract(
-                corpus,
-                size=run.config.size,
-                resize_policy=run.config.resize_policy,
-                batch_size=run.config.batch_size,
-            )
-            record = backbone_record(backbone)
-        if record.get("weights_sha256"):
-            weights_used[record["weights"]] = record["weights_sha256"]
-        spaces[name] = space_from_features(record, features, seed=args.seed)
-    comparison = compare_backbones(
-        spaces,
-        run.meta,
-        reference=args.reference,
-        n_splits=args.n_splits,
-        k=args.k,
-        seed=args.seed,
-        n_bootstrap=args.n_bootstrap,
-        conformal=ConformalConfig(alpha=args.alpha, score=args.conformal_score, seed=args.seed),
-    )
-    return comparison.tables, representation_plots.comparison_figures(comparison), weights_used
+    n_tables = len(result.tables) + len(result.backbone_tables)
+    print(f"wrote {n_tables} tables and {len(result.figures)} figures to {result.out}")

@@ -8,9 +8,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,80 +128,30 @@ def _config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..corpus import Corpus
-    from ..images import save_image
-    from ..nst import AdaIN, Gatys, load_contents, parse_style, stylize_all
-    from ..nst.common import load_content
-    from ..nst.run import network_weights
-    from ..runs import new_output_dir, write_record
+    from ..pipeline import stylize
 
-    corpus = Corpus.load(args.corpus) if args.corpus else None
-    split = None if args.split == "all" else args.split
-    styles = [parse_style(text, corpus, split=split) for text in args.style]
-    if args.mix is not None and len(args.mix) != len(styles):
-        raise ValueError(f"--mix has {len(args.mix)} weights for {len(styles)} --style targets")
-    contents = list({c.image_id: c for spec in args.content for c in load_contents(spec, corpus)}.values())
-    config = _config(args)
-    model = (
-        Gatys(device=args.device, config=config)
-        if args.method == "gatys"
-        else AdaIN(device=args.device, config=config)
+    result = stylize(
+        args.content,
+        args.style,
+        args.out,
+        _config(args),
+        method=args.method,
+        corpus=args.corpus,
+        split=None if args.split == "all" else args.split,
+        mix=args.mix,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
     )
-    out = Path(args.out)
-    single = len(contents) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and (len(styles) == 1 or args.mix)
-    if out.suffix.lower() in IMAGE_SUFFIXES and not single:
-        raise ValueError(f"--out {out} is an image file but the run makes several outputs; give a folder")
-    progress = not args.quiet
-
-    if single:
-        if out.exists() and not args.force:
-            raise FileExistsError(f"{out} exists; choose another --out or pass --force")
-        content = contents[0]
-        x = load_content(content.path, config.size)
-        if args.method == "gatys":
-            result = model.stylize(x, styles, mix=args.mix, progress=progress)
-            image, label = result.image, result.target_label
-            extra = {
-                "steps_run": result.steps_run,
-                "stopped_early": result.stopped_early,
-                "final_loss": result.history.iloc[-1].to_dict(),
-                "seconds": round(result.seconds, 2),
-            }
-        else:
-            target = model.target(styles, args.mix, progress=progress)
-            image, label, extra = model.stylize(x, target), target.label, {}
-        save_image(image[0], out)
-        record = write_record(
-            out.parent,
-            kind=f"stylize-{args.method}",
-            config=config,
-            seed=getattr(config, "seed", None),
-            inputs={
-                "contents": {content.image_id: content.sha256},
-                "styles": [s.describe() for s in styles],
-                "mix": args.mix,
-            },
-            weights=network_weights(model),
-            extra={
-                "output": out.name,
-                "method": args.method,
-                "style_target": label,
-                "source_image_id": content.image_id,
-                **extra,
-            },
-            name=f"{out.name}.run_record.json",
-        )
+    if result.translations is None:
+        width, height = result.size
         print(
-            f"wrote {out} ({image.shape[-1]}x{image.shape[-2]}, {args.method}, style {label}); record {record}"
+            f"wrote {result.out} ({width}x{height}, {result.method}, style {result.style_label}); "
+            f"record {result.record}"
         )
-        return 0
-
-    out_dir = new_output_dir(out, force=args.force, hint="; or pass --force to write into it")
-    translations = stylize_all(
-        contents, styles, args.method, out_dir, config, mix=args.mix, model=model, progress=progress
-    )
-    counts = translations.df.groupby("style_target").size().to_dict()
-    print(
-        f"wrote {len(translations)} images to {out_dir} (manifest.csv, run_record.json): {json.dumps(counts)}"
-    )
+    else:
+        print(
+            f"wrote {len(result.translations)} images to {result.out} (manifest.csv, run_record.json): "
+            f"{json.dumps(result.counts)}"
+        )
     return 0

@@ -1,7 +1,7 @@
 """`culturalstyle train`: train a translator (cyclegan, cut, fastcut) between two cultures, or resume one.
 
     culturalstyle train --corpus data/sample --source ukiyo_e --target renaissance --preset cpu \
-        [--method fastcut] [--set key=value ...] [--name NAME] [--runs-dir runs]
+        [--method fastcut] [--set key=value ...] [--out RUN | --name NAME --runs-dir runs]
     culturalstyle train --resume runs/NAME [--time-budget SECONDS]
 
 Works under `torchrun --nproc_per_node N -m culturalstyle train ...` (DistributedDataParallel).
@@ -46,9 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override a config field, e.g. --set lambda_gram=1.0 --set steps=5000 (repeatable)",
     )
     parser.add_argument("--config", type=Path, help="start from a saved config.yaml instead of a preset")
-    parser.add_argument("--name", help="run name (must not exist yet); default <source>2<target>-<time>")
     parser.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="parent folder of runs (default: runs)"
+        "--out",
+        type=Path,
+        metavar="RUN",
+        help="explicit run directory (new or empty); default: the run's content-keyed home in the cache "
+        "(translators/<source>2<target>-<preset>-<key>), where the same config on the same corpus is reused "
+        "or resumed instead of trained again",
+    )
+    parser.add_argument(
+        "--name", help="run name under --runs-dir (must not exist yet); default <source>2<target>-<time>"
+    )
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="parent folder of explicitly placed runs (with --name, or alone: a timestamped name)",
     )
     parser.add_argument(
         "--resume", type=Path, metavar="RUN", help="continue this run from its newest checkpoint"
@@ -60,13 +72,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..pipeline import train_or_reuse, translator_home
     from ..translate import train as T
     from ..translate.config import TrainConfig, make_config
 
     if args.resume:
-        if args.source or args.target or args.overrides or args.name or args.config or args.method:
+        if (
+            args.source
+            or args.target
+            or args.overrides
+            or args.name
+            or args.config
+            or args.method
+            or args.out
+        ):
             raise ValueError(
-                "--resume continues a run with its saved config; drop --source/--target/--method/--set/--name"
+                "--resume continues a run with its saved config; "
+                "drop --source/--target/--method/--set/--name/--out"
             )
         run = T.resume(args.resume, time_budget_s=args.time_budget)
         _report(run)
@@ -93,11 +115,26 @@ def _train(args: argparse.Namespace) -> int:
     else:
         config = make_config(args.preset, args.overrides, **extra)
     config.validate()
-    run_dir = T.choose_run_dir(args.runs_dir, args.name, config)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
-    if main_process:
-        print(f"training {config.method} {config.source} -> {config.target} into {run_dir}")
-    T.train(config, corpus, run_dir)
+    if args.out and (args.name or args.runs_dir):
+        raise ValueError("--out is the run directory itself; drop --name/--runs-dir")
+    distributed = os.environ.get("WORLD_SIZE", "1") != "1"
+    if args.out or args.name or args.runs_dir or distributed:  # an explicitly placed run, trained as given
+        if args.out:  # rank 0 creates it, the others receive it
+            run_dir = T.choose_run_dir(args.out.parent, args.out.name, config)
+        else:
+            run_dir = T.choose_run_dir(args.runs_dir or Path("runs"), args.name, config)
+        if main_process:
+            print(f"training {config.method} {config.source} -> {config.target} into {run_dir}")
+        T.train(config, corpus, run_dir)
+    else:
+        label = "config" if args.config else args.preset
+        run_dir = translator_home(config, corpus, label)
+        if main_process:
+            print(f"{config.method} {config.source} -> {config.target}: content-keyed run {run_dir}")
+        run_dir, status = train_or_reuse(corpus, config, label=label)
+        if main_process and status == "reused":
+            print(f"reused the complete run {run_dir} (same config and corpus); pass --out to train anew")
     if main_process:
         _report(run_dir)
     return 0

@@ -71,18 +71,15 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from ..translate.apply import translate_images
+    from ..pipeline import translate
 
-    inputs = args.input
-    if args.culture or args.split:
-        from ..corpus import Corpus
-
-        inputs = Corpus.load(args.input).filter(culture=args.culture, split=args.split)
-    corpus = translate_images(
+    corpus = translate(
         args.run,
-        inputs,
+        args.input,
         args.direction,
         args.out,
+        culture=args.culture,
+        split=args.split,
         checkpoint=args.checkpoint,
         batch_size=args.batch_size,
         size=args.size,

@@ -273,10 +273,12 @@ class _VGGBackbone(Backbone):
         normalize: str = "positions",
         weights_module: nn.Sequential | None = None,
         device: str | torch.device | None = None,
+        extractor: VGGFeatures | None = None,
     ) -> None:
-        super().__init__(device)
-        self.vgg = VGGFeatures(layers, device=self.device, weights_module=weights_module)
-        self.layers = tuple(self.vgg.layers)
+        super().__init__(device if extractor is None else extractor.device)
+        # `extractor`: an already built VGGFeatures (its network is shared; `layers` picks among its layers)
+        self.vgg = extractor or VGGFeatures(layers, device=self.device, weights_module=weights_module)
+        self.layers = tuple(layers) if extractor is not None else tuple(self.vgg.layers)
         self.normalize = normalize
         self.weights_name, self.weights_sha256 = self.vgg.weights_name, self.vgg.weights_sha256
 
