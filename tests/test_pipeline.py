@@ -1,0 +1,161 @@
+"""The pipeline layer: one corpus -> style space for the CLI and the notebooks (same vectors, same PCA
+coordinates), PCA maps that place new images, content-keyed reuse of comparisons and translator runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SAMPLE
+
+from culturalstyle import pipeline, weights
+from culturalstyle.cli import main
+from culturalstyle.embedding import EmbedConfig, load_embedding_dir, pca_scores
+from culturalstyle.features import random_vgg
+from culturalstyle.study_corpus import load_corpus
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def random_store_vgg(monkeypatch):
+    """The weights store's vgg19-gatys replaced by a tiny random VGG (the CLI has no network option)."""
+    vgg = random_vgg(seed=3)
+    real_load, real_sha = weights.load, weights.sha256
+    monkeypatch.setattr(
+        weights, "load", lambda name, *a, **k: vgg if name == "vgg19-gatys" else real_load(name)
+    )
+    monkeypatch.setattr(
+        weights, "sha256", lambda name: "random-vgg-for-tests" if name == "vgg19-gatys" else real_sha(name)
+    )
+    return vgg
+
+
+def test_cli_embed_and_notebook_style_space_of_the_sample_are_identical(tmp_path, random_store_vgg):
+    """`culturalstyle embed` on the sample (2 cultures, 64 px) and the notebooks' `build_style_space` give
+    the same images in the same order, the same statistics, the same embedding and the same PCA map."""
+    out = tmp_path / "emb"
+    argv = ["embed", str(SAMPLE), "--out", str(out), "--cultures", "ukiyo_e,renaissance", "--size", "64"]
+    assert main(argv + ["--no-progress"]) == 0
+    run = load_embedding_dir(out)
+    corpus = load_corpus(None, ["ukiyo_e", "renaissance"])
+    space = pipeline.build_style_space(corpus, size=64, batch_size=8)
+    assert run.meta["image_id"].tolist() == corpus.df["image_id"].tolist()
+    assert list(space.features) == list(run.config.layers)
+    for layer in run.config.layers:
+        np.testing.assert_array_equal(run.features[layer], space.features[layer])
+    cli_vectors = run.style_embedding().fit(run.features).transform(run.features)
+    np.testing.assert_allclose(cli_vectors, space.vectors, rtol=1e-6, atol=1e-6)
+    # the CLI saved 50 components as float32; the notebook's main map is the first two of the same PCA
+    np.testing.assert_allclose(
+        run.pca[:, :2],
+        space.coords[f"{pipeline.ALL_LAYERS} · PCA"],
+        rtol=1e-4,
+        atol=1e-4 * np.abs(run.pca).max(),
+    )
+    np.testing.assert_allclose(run.pca, space.pca.scores[:, : run.pca.shape[1]], rtol=1e-4, atol=1e-3)
+
+
+def test_pca_map_matches_pca_scores_and_sklearn_and_places_new_rows():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 5000)).astype(np.float32) * np.linspace(3, 0.1, 5000, dtype=np.float32)
+    fitted = pipeline.PCAMap.fit(x, 4)
+    scores, ratio = pca_scores(x, 4)
+    np.testing.assert_allclose(fitted.scores, scores, atol=1e-6)
+    np.testing.assert_allclose(fitted.explained_variance_ratio, ratio, atol=1e-10)
+    sk = PCA(4, svd_solver="full").fit(x.astype(np.float64))
+    np.testing.assert_allclose(np.abs(fitted.scores), np.abs(sk.transform(x)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(fitted.explained_variance_ratio, sk.explained_variance_ratio_, rtol=1e-8)
+    np.testing.assert_allclose(fitted.transform(x), fitted.scores, atol=1e-6)  # fitted rows: their scores
+    new = rng.normal(size=(3, 5000)).astype(np.float32)
+    signs = np.sign(fitted.scores[0] / sk.transform(x)[0])
+    np.testing.assert_allclose(fitted.transform(new), sk.transform(new) * signs, atol=1e-6)
+    assert fitted.transform(new, 2).shape == (3, 2)
+    tiny = pipeline.PCAMap.fit(np.ones((4, 3)) + np.arange(4)[:, None] * [1.0, 0, 0], 5)
+    assert tiny.scores.shape[1] == 1 and np.all(np.isfinite(tiny.scores))  # rank 1: one component
+
+
+def test_style_space_projects_its_own_images_onto_their_coordinates():
+    corpus = load_corpus(None, ["ukiyo_e", "renaissance"])
+    small = type(corpus)(corpus.df.groupby("culture").head(5), corpus.root)
+    config = EmbedConfig(layers=("relu1_1", "relu2_1"), size=32, n_components=3)
+    space = pipeline.style_space(small, config, weights_module=random_vgg())
+    placed = space.project(space.features)
+    assert set(placed) == {"all layers · PCA", "relu1_1 · PCA", "relu2_1 · PCA"}
+    for name, xy in placed.items():
+        np.testing.assert_allclose(xy, space.coords[name], atol=1e-4)
+    assert space.pca.scores.shape == (10, 3) and space.backbone == "vgg19-gram"
+    # another random network is another space: the statistics and maps change
+    other = pipeline.style_space(small, config, weights_module=random_vgg(seed=1))
+    assert not np.allclose(other.vectors, space.vectors)
+    no_maps = pipeline.style_space(small, config, weights_module=random_vgg(), maps=False)
+    assert no_maps.coords == {} and no_maps.pca is None
+    np.testing.assert_array_equal(no_maps.vectors, space.vectors)  # same cached statistics, same embedding
+
+
+def test_space_comparison_is_reused_by_content_and_recomputed_when_it_differs(monkeypatch):
+    from culturalstyle import stats
+
+    corpus = load_corpus(None, ["ukiyo_e", "renaissance"])
+    small = type(corpus)(corpus.df.groupby("culture").head(8), corpus.root)
+    config = EmbedConfig(layers=("relu1_1", "relu2_1"), size=32)
+    space = pipeline.style_space(small, config, weights_module=random_vgg())
+    calls = []
+    original = stats.compare_style_space
+    monkeypatch.setattr(stats, "compare_style_space", lambda *a, **k: calls.append(1) or original(*a, **k))
+    settings = dict(n_permutations=9, n_bootstrap=9, n_splits=2, k=2, seed=0)
+    first = pipeline.space_comparison(space, **settings)
+    again = pipeline.space_comparison(
+        pipeline.style_space(small, config, weights_module=random_vgg()), **settings
+    )
+    assert len(calls) == 1  # same images, statistics, embedding and settings: the cached result
+    pd.testing.assert_frame_equal(first.tables["classification"], again.tables["classification"])
+    assert "mean_gram_distances" in again.tables and "colour_baseline" in set(
+        again.tables["classification"]["feature"]
+    )
+    pipeline.space_comparison(space, **{**settings, "seed": 1})
+    relabelled = small.df.copy()
+    relabelled.loc[relabelled.index[0], "artist"] = "someone else"
+    pipeline.space_comparison(
+        pipeline.style_space(type(small)(relabelled, small.root), config, weights_module=random_vgg()),
+        **settings,
+    )
+    assert len(calls) == 3  # another seed, another artist label: recomputed
+
+
+def test_train_or_reuse_keys_runs_by_config_and_corpus(tmp_path, monkeypatch):
+    from culturalstyle.translate import make_config
+    from culturalstyle.translate import train as T
+
+    corpus = load_corpus(None, ["ukiyo_e", "renaissance"])
+    trained = []
+
+    def fake_train(config, corpus, run_dir):
+        trained.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        return run_dir
+
+    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(T, "list_checkpoints", lambda run_dir: list((run_dir / "checkpoints").glob("*.pt")))
+    monkeypatch.setattr(T, "load_checkpoint", lambda run_dir: ({"step": 5, "total_steps": 5}, None))
+    config = make_config("smoke", source="ukiyo_e", target="renaissance")
+    run_dir, status = pipeline.train_or_reuse(corpus, config, label="smoke", runs_root=tmp_path)
+    assert status == "trained" and run_dir == pipeline.translator_home(config, corpus, "smoke", tmp_path)
+    assert run_dir.name.startswith("ukiyo_e2renaissance-smoke-")
+    # killed before the first checkpoint: moved aside and trained again
+    again, status = pipeline.train_or_reuse(corpus, config, label="smoke", runs_root=tmp_path)
+    assert (again, status) == (run_dir, "trained") and len(list(tmp_path.glob("*.incomplete-*"))) == 1
+    (run_dir / "checkpoints" / "step_5.pt").write_bytes(b"")
+    assert pipeline.train_or_reuse(corpus, config, label="smoke", runs_root=tmp_path) == (run_dir, "reused")
+    assert len(trained) == 2
+    other = make_config("smoke", source="ukiyo_e", target="renaissance", seed=1)
+    assert (
+        pipeline.translator_home(other, corpus, "smoke", tmp_path) != run_dir
+    )  # another config, another run
+    fewer = type(corpus)(corpus.df.head(40), corpus.root)
+    assert pipeline.translator_home(config, fewer, "smoke", tmp_path) != run_dir  # another corpus too
+    explicit, status = pipeline.train_or_reuse(corpus, config, run_dir=tmp_path / "mine")
+    assert (explicit, status) == (tmp_path / "mine", "trained")
