@@ -239,12 +239,3 @@ class Outputs:
 
 
 CAPTIONS_NAME = "captions.json"
-
-
-def earlier_table(results_dir: str | Path | None, notebook: str, name: str) -> pd.DataFrame | None:
-    """A table an earlier notebook of the same study wrote (`<results_dir>/<notebook>/tables/<name>.csv`),
-    or None when there is none; lets a later notebook reuse a result instead of recomputing it."""
-    if results_dir is None:
-        return None
-    path = Path(results_dir) / notebook / "tables" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else None

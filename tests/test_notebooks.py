@@ -1,6 +1,7 @@
-"""The study notebooks: their building blocks (culturalstyle.study), their structure, and the smoke study.
+"""The study notebooks: their building blocks, their structure, and the smoke study.
 
-Unit tests check study.py against hand computations on tiny data. The integration tests run
+Unit tests check the notebooks' building blocks (`pipeline`, `study_corpus`, `translation_study`,
+`notebook_outputs`) against hand computations on tiny data. The integration tests run
 `culturalstyle reproduce --profile smoke` on the bundled sample with the real weights and assert on the tables,
 figures and index it produced, then run one notebook alone with papermill as a papermill user would.
 """
@@ -21,7 +22,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, SAMPLE, require_weights
 
-from culturalstyle import study
+from culturalstyle import notebook_outputs, pipeline, study_corpus, translation_plots, translation_study
 
 NOTEBOOKS = REPO / "notebooks"
 STUDY = [
@@ -167,11 +168,13 @@ def test_every_notebook_shows_the_caveat_before_computing() -> None:
     for stem in STUDY:
         nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
         sources = [c.source for c in nb.cells if c.cell_type == "code"]
-        assert sources[2] == "study.show_caveat(out.caveat)", stem  # parameters, setup, caveat, then work
+        assert sources[2] == "notebook_outputs.show_caveat(out.caveat)", (
+            stem
+        )  # parameters, setup, caveat, then work
         assert "profile=profile, corpus=corpus" in sources[1]
 
 
-# ------------------------------------------------------------------------------------------- study.py
+# ------------------------------------------------------------------------ the notebooks' building blocks
 
 
 def test_outputs_write_png_pdf_csv_and_never_replace(tmp_path: Path) -> None:
@@ -180,7 +183,7 @@ def test_outputs_write_png_pdf_csv_and_never_replace(tmp_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = study.Outputs(tmp_path, "9_test")
+    out = notebook_outputs.Outputs(tmp_path, "9_test")
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     png = out.figure(fig, "line")
@@ -193,26 +196,26 @@ def test_outputs_write_png_pdf_csv_and_never_replace(tmp_path: Path) -> None:
     record = json.loads(out.record({"seed": 3, "n": 1}).read_text())
     assert record["kind"] == "notebook:9_test" and record["seed"] == 3 and record["config"]["n"] == 1
     with pytest.raises(FileExistsError, match="already exists"):
-        study.Outputs(tmp_path, "9_test")
-    again = study.Outputs(tmp_path, "9_test", overwrite=True)
+        notebook_outputs.Outputs(tmp_path, "9_test")
+    again = notebook_outputs.Outputs(tmp_path, "9_test", overwrite=True)
     assert again.folder == out.folder
 
 
 def test_load_corpus_excludes_content_photos_and_rejects_unknown_cultures() -> None:
-    corpus = study.load_corpus(SAMPLE)
+    corpus = study_corpus.load_corpus(SAMPLE)
     assert "content_photo" not in corpus.cultures and len(corpus.cultures) >= 3
-    pair = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    pair = study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     assert pair.cultures == ["renaissance", "ukiyo_e"]
     with pytest.raises(ValueError, match=r"\['ukiyoe'\] are not in the corpus"):
-        study.load_corpus(SAMPLE, ["ukiyoe"])
+        study_corpus.load_corpus(SAMPLE, ["ukiyoe"])
 
 
 def test_sample_rows_are_seeded_and_per_culture() -> None:
-    corpus = study.load_corpus(SAMPLE)
-    a, b = study.sample_rows(corpus, 3, seed=1), study.sample_rows(corpus, 3, seed=1)
+    corpus = study_corpus.load_corpus(SAMPLE)
+    a, b = study_corpus.sample_rows(corpus, 3, seed=1), study_corpus.sample_rows(corpus, 3, seed=1)
     assert a["image_id"].tolist() == b["image_id"].tolist()
     assert a.groupby("culture").size().to_dict() == {c: 3 for c in corpus.cultures}
-    assert a["image_id"].tolist() != study.sample_rows(corpus, 3, seed=2)["image_id"].tolist()
+    assert a["image_id"].tolist() != study_corpus.sample_rows(corpus, 3, seed=2)["image_id"].tolist()
 
 
 @pytest.mark.parametrize(
@@ -228,7 +231,7 @@ def test_sample_rows_are_seeded_and_per_culture() -> None:
     ],
 )
 def test_parse_year(text: str, year: float | None) -> None:
-    value = study.parse_year(text)
+    value = study_corpus.parse_year(text)
     assert np.isnan(value) if year is None else value == year, value
 
 
@@ -282,7 +285,7 @@ def _evaluation() -> pd.DataFrame:
 
 
 def test_asymmetry_table_compares_directions_per_method_and_metric() -> None:
-    table = study.asymmetry_table(_evaluation(), "a", "b")
+    table = translation_study.asymmetry_table(_evaluation(), "a", "b")
     assert set(zip(table["method"], table["metric"])) == {
         ("adain", "fid"),
         ("adain", "kid"),
@@ -303,20 +306,22 @@ def test_placement_in_style_space_against_hand_computation() -> None:
     real = np.array([[-1.0, 0], [1, 0], [0, 1], [0, -1], [9, 0], [11, 0], [10, 1], [10, -1]])
     cultures = ["a"] * 4 + ["b"] * 4
     translated = np.array([[7.5, 0.0], [2.0, 3.0], [10.0, 0.0]])
-    table = study.placement_table(real, cultures, translated, ["a", "a", "b"], ["b", "b", "a"], k=3)
+    table = translation_study.placement_table(
+        real, cultures, translated, ["a", "a", "b"], ["b", "b", "a"], k=3
+    )
     assert np.allclose(table["progress"], [0.75, 0.2, 0.0])  # (x - cs)·(ct - cs) / |ct - cs|^2
     assert np.allclose(table["dist_source_centroid"], [7.5, np.hypot(2, 3), 0.0])
     assert np.allclose(table["dist_target_centroid"], [2.5, np.hypot(8, 3), 10.0])
     assert table["knn_culture"].tolist() == ["b", "a", "b"]
     assert np.allclose(table["knn_target_share"], [1.0, 0.0, 0.0])
-    summary = study.placement_summary(table).set_index(["source", "target"])
+    summary = translation_study.placement_summary(table).set_index(["source", "target"])
     ab = summary.loc[("a", "b")]
     assert ab["n"] == 2 and np.isclose(ab["progress_mean"], 0.475)
     half = 1.96 * np.std([0.75, 0.2], ddof=1) / np.sqrt(2)
     assert np.isclose(ab["progress_ci_high"] - ab["progress_mean"], half)
     assert ab["share_nearer_target"] == 0.5 and ab["share_knn_target"] == 0.5
     with pytest.raises(ValueError, match=r"\['c'\] have no real images"):
-        study.placement_table(real, cultures, translated[:1], ["a"], ["c"])
+        translation_study.placement_table(real, cultures, translated[:1], ["a"], ["c"])
 
 
 def test_loss_curves_groups_losses_and_skips_unused_terms() -> None:
@@ -334,13 +339,13 @@ def test_loss_curves_groups_losses_and_skips_unused_terms() -> None:
             "images_per_s": np.nan,
         }
     )
-    fig = study.loss_curves(losses)
+    fig = translation_plots.loss_curves(losses)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["adversarial", "cycle / identity", "total and seed losses"]
     labels = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
     assert labels == [["G_gan_AB", "D_A"], ["cycle_A", "identity_A"], ["G_total"]]  # gram is all zero
     with pytest.raises(ValueError, match="needs a 'step' column"):
-        study.loss_curves(losses.drop(columns=["step"]))
+        translation_plots.loss_curves(losses.drop(columns=["step"]))
 
 
 def test_baseline_blocks_and_separability_ranking() -> None:
@@ -348,14 +353,14 @@ def test_baseline_blocks_and_separability_ranking() -> None:
 
     base = ColourTextureBaseline(bins=4)
     x = np.arange(2 * len(base.feature_names()), dtype=float).reshape(2, -1)
-    blocks = study.baseline_blocks(base, x)
+    blocks = pipeline.baseline_blocks(base, x)
     assert blocks["texture"].shape[1] == 8 + 8 + 4  # magnitude/orientation histograms + 4 statistics
     assert blocks["colour"].shape[1] + blocks["texture"].shape[1] == x.shape[1]
     with pytest.raises(ValueError, match="expected"):
-        study.baseline_blocks(base, x[:, :5])
+        pipeline.baseline_blocks(base, x[:, :5])
     gram = pd.DataFrame({"feature": ["relu1_1", "concat"], "classifier": "logreg", "accuracy": [0.6, 0.8]})
     colour = pd.DataFrame({"feature": ["colour"], "classifier": "logreg", "accuracy": [0.7]})
-    table = study.separability_table(gram, colour)
+    table = pipeline.separability_table(gram, colour)
     assert table["feature"].tolist() == ["concat", "colour", "relu1_1"] and table["rank"].tolist() == [
         1,
         2,
@@ -368,12 +373,12 @@ def test_baseline_blocks_and_separability_ranking() -> None:
 def tiny_space():
     from culturalstyle.features import random_vgg
 
-    corpus = study.load_corpus(SAMPLE)
+    corpus = study_corpus.load_corpus(SAMPLE)
     df = pd.concat(
         [corpus.df[corpus.df["culture"] == c].head(4) for c in ("impressionism", "renaissance", "ukiyo_e")]
     )
     small = type(corpus)(df, corpus.root)
-    space = study.build_style_space(
+    space = pipeline.build_style_space(
         small, layers=("relu1_1", "relu2_1"), size=32, weights_module=random_vgg()
     )
     return small, space
@@ -398,20 +403,20 @@ def test_style_space_maps_and_projection_agree(tiny_space) -> None:
     # The nearest real image of an image that is itself in the space is the image itself.
     rows = np.flatnonzero(small.df["culture"].to_numpy() == "ukiyo_e")
     feats = space.features.subset(rows)
-    nearest = study.nearest_real(space, feats, "ukiyo_e", split=None)
+    nearest = translation_study.nearest_real(space, feats, "ukiyo_e", split=None)
     assert nearest == small.df["image_id"].iloc[rows].tolist()
     train = np.flatnonzero(
         (small.df["culture"] == "ukiyo_e").to_numpy() & (small.df["split"] == "train").to_numpy()
     )
-    assert len(train) and study.nearest_real(space, feats, "ukiyo_e", split="train")[0] in set(
+    assert len(train) and translation_study.nearest_real(space, feats, "ukiyo_e", split="train")[0] in set(
         small.df["image_id"].iloc[train]
     )
     assert (
-        study.nearest_real(space, space.features.subset(train), "ukiyo_e", "train")
+        translation_study.nearest_real(space, space.features.subset(train), "ukiyo_e", "train")
         == small.df["image_id"].iloc[train].tolist()
     )
     with pytest.raises(ValueError, match="no real 'chinese_ink' images"):
-        study.nearest_real(space, feats, "chinese_ink", split=None)
+        translation_study.nearest_real(space, feats, "chinese_ink", split=None)
 
 
 @pytest.mark.slow
@@ -419,7 +424,7 @@ def test_translator_run_trains_once_resumes_and_reuses(tmp_path: Path) -> None:
     from culturalstyle.translate import make_config
     from culturalstyle.translate.train import list_checkpoints, load_checkpoint, train
 
-    corpus = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    corpus = study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     overrides = {
         "steps": 4,
         "steps_decay": 2,
@@ -430,7 +435,7 @@ def test_translator_run_trains_once_resumes_and_reuses(tmp_path: Path) -> None:
         "tensorboard": False,
     }
     kwargs = dict(preset="smoke", overrides=overrides, seed=0, runs_root=tmp_path)
-    run_dir, status = study.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs)
+    run_dir, status = pipeline.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs)
     assert (
         status == "trained"
         and run_dir.parent == tmp_path
@@ -438,17 +443,17 @@ def test_translator_run_trains_once_resumes_and_reuses(tmp_path: Path) -> None:
     )
     final = list_checkpoints(run_dir)[0]
     stamp = final.stat().st_mtime_ns
-    assert study.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs) == (run_dir, "reused")
+    assert pipeline.translator_run(corpus, "ukiyo_e", "renaissance", **kwargs) == (run_dir, "reused")
     assert final.stat().st_mtime_ns == stamp  # not trained again
-    other, status = study.translator_run(corpus, "ukiyo_e", "renaissance", **{**kwargs, "seed": 1})
+    other, status = pipeline.translator_run(corpus, "ukiyo_e", "renaissance", **{**kwargs, "seed": 1})
     assert other != run_dir and status == "trained"  # a different config is a different run
 
     # An interrupted run under the same key is resumed to its end, not restarted or duplicated.
     config = make_config("smoke", overrides, source="renaissance", target="ukiyo_e", seed=0, progress=False)
-    interrupted = tmp_path / f"renaissance2ukiyo_e-smoke-{study.translator_key(config, corpus)}"
+    interrupted = tmp_path / f"renaissance2ukiyo_e-smoke-{pipeline.translator_key(config, corpus)}"
     train(config, corpus, interrupted, stop_after=2)
     assert load_checkpoint(interrupted)[0]["step"] == 2
-    resumed, status = study.translator_run(corpus, "renaissance", "ukiyo_e", **kwargs)
+    resumed, status = pipeline.translator_run(corpus, "renaissance", "ukiyo_e", **kwargs)
     assert (resumed, status) == (interrupted, "resumed") and load_checkpoint(resumed)[0]["step"] == 4
 
 
@@ -705,15 +710,15 @@ def test_a_notebook_runs_with_no_parameters_in_under_a_minute(tmp_path: Path) ->
     (folder,) = (tmp_path / "results" / "notebooks").iterdir()
     out = folder / "3_train_translator"
     record = json.loads((out / "run_record.json").read_text())
-    pair = study.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
+    pair = study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "renaissance"])
     assert record["inputs"]["corpus"]["manifest_hash"] == pair.manifest_hash()
-    assert record["inputs"]["corpus"]["images_sha256_hash"] == study.images_hash(pair)
+    assert record["inputs"]["corpus"]["images_sha256_hash"] == notebook_outputs.images_hash(pair)
     run_dir = Path(record["inputs"]["translator_run"])
     from culturalstyle.cache import sha256_file
     from culturalstyle.translate.train import list_checkpoints
 
     assert record["weights"][f"translator:{run_dir.name}"] == sha256_file(list_checkpoints(run_dir)[0])
-    shipped = study.shipped_translator("ukiyo_e2renaissance-fastcut")  # shown first, its weights recorded
+    shipped = pipeline.shipped_translator("ukiyo_e2renaissance-fastcut")  # shown first, its weights recorded
     assert record["weights"][f"translator:{shipped.name}/generator_A2B.pt"] == sha256_file(
         shipped / "generator_A2B.pt"
     )
@@ -782,7 +787,7 @@ def test_style_space_notebook_runs_alone_with_papermill(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     clf = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "classification.csv")
-    assert clf["n"].iloc[0] == len(study.load_corpus(SAMPLE, ["ukiyo_e", "impressionism"]))
+    assert clf["n"].iloc[0] == len(study_corpus.load_corpus(SAMPLE, ["ukiyo_e", "impressionism"]))
     distances = pd.read_csv(tmp_path / "results" / "2_style_space" / "tables" / "distances.csv")
     assert set(distances["culture_a"]) | set(distances["culture_b"]) == {"ukiyo_e", "impressionism"}
     assert (distances["n_permutations"] == 20).all()  # 19 asked; one pair needs 20 to reach p < 0.05

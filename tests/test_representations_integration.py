@@ -8,7 +8,7 @@ import pytest
 from conftest import require_weights
 from PIL import Image
 
-from culturalstyle import metrics, study
+from culturalstyle import metrics, study_corpus
 from culturalstyle import representations as R
 
 
@@ -16,7 +16,7 @@ from culturalstyle import representations as R
 @pytest.mark.slow
 def test_conformal_sets_on_the_sample_cover_each_culture_at_alpha_0_1(capsys):
     require_weights("vgg19-gatys")
-    corp = study.load_corpus(None)
+    corp = study_corpus.load_corpus(None)
     spaces = R.embed_backbones(corp, ["vgg19-gram"], size=64, batch_size=16)
     comparison = R.compare_backbones(spaces, corp.df, n_bootstrap=500)
     coverage = comparison.tables["conformal_coverage"].set_index("culture")
@@ -44,7 +44,7 @@ def test_attribution_negative_controls_are_not_the_target(tmp_path):
 
     from culturalstyle.attribution import CultureAttribution
 
-    corpus = study.load_corpus(None)
+    corpus = study_corpus.load_corpus(None)
     rng = np.random.default_rng(0)
     noise, shuffled = tmp_path / "noise", tmp_path / "shuffled"
     noise.mkdir()

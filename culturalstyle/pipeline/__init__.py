@@ -8,7 +8,7 @@ Data flows one way:
 
 Each CLI sub-command parses its arguments and makes one of these calls; the notebooks call the same
 functions, and find earlier results through the same content-keyed caches (`train_or_reuse`,
-`space_comparison`), never by guessing at another notebook's files.
+`space_comparison`, `study_evaluation`), never by guessing at another notebook's files.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ from .compare import (
 )
 from .embed import embed, select_corpus
 from .evaluation import EvaluationRun, evaluate_run, evaluate_translator, free_stem, unique_baselines
+from .study_evaluation import (
+    StudyEvaluation,
+    StudyEvaluationConfig,
+    copy_translations,
+    study_evaluation,
+    translator_weights,
+)
 from .style_space import ALL_LAYERS, PCAMap, StyleSpace, build_style_space, style_space
 from .stylize import StylizeResult, stylize
 from .translators import (
@@ -45,12 +52,15 @@ __all__ = [
     "CompareResult",
     "EvaluationRun",
     "PCAMap",
+    "StudyEvaluation",
+    "StudyEvaluationConfig",
     "StyleSpace",
     "StylizeResult",
     "baseline_blocks",
     "build_style_space",
     "colour_baseline",
     "compare",
+    "copy_translations",
     "embed",
     "evaluate_run",
     "evaluate_translator",
@@ -61,6 +71,7 @@ __all__ = [
     "shipped_translators",
     "space_comparison",
     "style_space",
+    "study_evaluation",
     "stylize",
     "train_or_reuse",
     "translate",
@@ -70,5 +81,6 @@ __all__ = [
     "translator_key",
     "translator_label",
     "translator_run",
+    "translator_weights",
     "unique_baselines",
 ]

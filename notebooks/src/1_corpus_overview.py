@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from culturalstyle import palette, study
+from culturalstyle import notebook_outputs, palette, plots, study_corpus
 from culturalstyle.corpus import summarize
 
 PARAMETERS = {
@@ -50,14 +50,16 @@ PARAMETERS = {
         "verify_hashes",
     ]
 }
-out = study.Outputs(results_dir, "1_corpus_overview", overwrite=overwrite, profile=profile, corpus=corpus)
+out = notebook_outputs.Outputs(
+    results_dir, "1_corpus_overview", overwrite=overwrite, profile=profile, corpus=corpus
+)
 print("outputs:", out.folder)
 
 # %%
-study.show_caveat(out.caveat)
+notebook_outputs.show_caveat(out.caveat)
 
 # %%
-corp = study.load_corpus(corpus, cultures)
+corp = study_corpus.load_corpus(corpus, cultures)
 out.uses_corpus("corpus", corp)
 print(corp)
 summary = summarize(corp)
@@ -102,7 +104,7 @@ out.figure(
 # ## Periods (dates parsed from the free-text `date` column)
 
 # %%
-years = corp.df.assign(year=corp.df["date"].map(study.parse_year))
+years = corp.df.assign(year=corp.df["date"].map(study_corpus.parse_year))
 dated = years.groupby("culture")["year"].agg(n_dated="count", first="min", median="median", last="max")
 dated["n_images"] = years.groupby("culture").size()
 dated = dated.reset_index()
@@ -136,12 +138,12 @@ out.figure(
 # ## Example images per culture (random, seeded)
 
 # %%
-examples = study.sample_rows(corp, n_examples, seed=seed)
+examples = study_corpus.sample_rows(corp, n_examples, seed=seed)
 rows, labels = [], []
 for culture, group in examples.groupby("culture", sort=True):
     rows.append([corp.abspath(r) for _, r in group.iterrows()])
     labels.append(f"{culture}\n(n={int((corp.df['culture'] == culture).sum())})")
-fig = study.image_grid(
+fig = plots.image_grid(
     rows,
     row_labels=labels,
     size=thumb_size,

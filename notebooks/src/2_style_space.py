@@ -47,9 +47,18 @@ show_explorer = True  # display the interactive explorer in the notebook (it is 
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from culturalstyle import explorer, plots, representation_plots, representations, significance, stats, study
+from culturalstyle import (
+    explorer,
+    notebook_outputs,
+    pipeline,
+    plots,
+    representation_plots,
+    representations,
+    significance,
+    stats,
+    study_corpus,
+)
 from culturalstyle.conformal import ConformalConfig
-from culturalstyle.embedding import ColourTextureBaseline
 
 PARAMETERS = {
     name: globals()[name]
@@ -76,17 +85,19 @@ PARAMETERS = {
         "show_explorer",
     ]
 }
-out = study.Outputs(results_dir, "2_style_space", overwrite=overwrite, profile=profile, corpus=corpus)
+out = notebook_outputs.Outputs(
+    results_dir, "2_style_space", overwrite=overwrite, profile=profile, corpus=corpus
+)
 print("outputs:", out.folder)
 
 # %%
-study.show_caveat(out.caveat)
+notebook_outputs.show_caveat(out.caveat)
 
 # %%
-corp = study.load_corpus(corpus, cultures)
+corp = study_corpus.load_corpus(corpus, cultures)
 out.uses_corpus("corpus", corp)
 out.uses_weights("vgg19-gatys")
-space = study.build_style_space(
+space = pipeline.build_style_space(
     corp,
     layers=layers,
     size=image_size,
@@ -98,9 +109,6 @@ space = study.build_style_space(
 print(
     f"{len(corp)} images, {len(corp.cultures)} cultures; features: {space.features.network_images} computed, "
     f"{space.features.cache_hits} from the cache"
-)
-baseline = ColourTextureBaseline(size=image_size).fit_transform(
-    ColourTextureBaseline(size=image_size).features(corp)
 )
 pairs = len(corp.cultures) * (len(corp.cultures) - 1) // 2
 permutations = significance.enough_permutations(n_permutations, pairs)
@@ -114,16 +122,10 @@ print(
 # ## All statistics (cluster quality, leave-artist-out accuracy, distances, spread, neighbours)
 
 # %%
-comparison = stats.compare_style_space(
-    space.blocks,
-    corp.df,
-    baseline=baseline,
-    grams=dict(space.features),
-    seed=seed,
-    n_permutations=permutations,
-    n_bootstrap=n_bootstrap,
-    n_splits=cv_splits,
-    k=k_neighbours,
+# Gram layers and their concatenation next to the colour/texture baseline (at image_size), cached by content:
+# notebook 5 asks for the same comparison and gets this result.
+comparison = pipeline.space_comparison(
+    space, seed=seed, n_permutations=permutations, n_bootstrap=n_bootstrap, n_splits=cv_splits, k=k_neighbours
 )
 for name, table in comparison.tables.items():
     out.table(table, name)
@@ -180,12 +182,12 @@ display(
 # ## Figures: 2-D map, per-layer separability, distances (Holm-adjusted p), dendrogram, confusion
 
 # %%
-main_map = f"{study.ALL_LAYERS} · PCA"
+main_map = f"{pipeline.ALL_LAYERS} · PCA"
 figures = plots.comparison_figures(comparison, space.coords[main_map], corp.df["culture"])
 for name, fig in figures.items():
     out.figure(fig, name)
 for name, xy in space.coords.items():
-    if name != main_map and name.startswith(study.ALL_LAYERS):
+    if name != main_map and name.startswith(pipeline.ALL_LAYERS):
         out.figure(
             plots.style_scatter(xy, corp.df["culture"], title=f"Style space, {name}"), "style_space_tsne"
         )
@@ -326,13 +328,13 @@ cross = stats.nearest_neighbours(
     other_cultures_only=True,
 )
 out.table(cross, "cross_culture_neighbours")
-queries = study.sample_rows(corp, 1, seed=seed)["image_id"].tolist()
+queries = study_corpus.sample_rows(corp, 1, seed=seed)["image_id"].tolist()
 rows, labels = [], []
 for query in queries:
     hits = cross[cross["query_id"] == query].sort_values("rank")
     rows.append([corp.abspath(query)] + [corp.abspath(i) for i in hits["neighbour_id"]])
     labels.append(corp.df.set_index("image_id").loc[query, "culture"])
-fig = study.image_grid(
+fig = plots.image_grid(
     rows,
     row_labels=labels,
     col_labels=["query"] + [f"neighbour {i}" for i in range(1, 5)],

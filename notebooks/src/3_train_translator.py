@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import display
 from PIL import Image
 
-from culturalstyle import runs, study, translation_plots
+from culturalstyle import notebook_outputs, pipeline, runs, study_corpus, translation_plots
 from culturalstyle.translate import TrainConfig
 
 PARAMETERS = {
@@ -55,22 +55,24 @@ PARAMETERS = {
         "runs_root",
     ]
 }
-out = study.Outputs(results_dir, "3_train_translator", overwrite=overwrite, profile=profile, corpus=corpus)
+out = notebook_outputs.Outputs(
+    results_dir, "3_train_translator", overwrite=overwrite, profile=profile, corpus=corpus
+)
 print("outputs:", out.folder)
 
 # %%
-study.show_caveat(out.caveat)
+notebook_outputs.show_caveat(out.caveat)
 
 # %%
-corp = study.load_corpus(corpus, [source, target])
-run_dir, status = study.translator_run(
+corp = study_corpus.load_corpus(corpus, [source, target])
+run_dir, status = pipeline.translator_run(
     corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
 )
 out.uses_corpus("corpus", corp)
 out.uses_translator(run_dir)
 config = TrainConfig.load(run_dir / "config.yaml")
 print(f"{status}: {run_dir}")
-study.write_json(out.file("translator_run.json"), {"run_dir": str(run_dir), "status": status})
+runs.write_json(out.file("translator_run.json"), {"run_dir": str(run_dir), "status": status})
 record = runs.read_record(run_dir)
 tensorboard = run_dir / "tb"
 summary = pd.DataFrame(
@@ -109,10 +111,10 @@ if tensorboard.is_dir():
 # %%
 import json
 
-for shipped_dir in study.shipped_translators(shipped, source, target):
+for shipped_dir in pipeline.shipped_translators(shipped, source, target):
     out.uses_translator(shipped_dir)
     info = json.loads((shipped_dir / "translator.json").read_text())
-    label = study.translator_label(shipped_dir)
+    label = pipeline.translator_label(shipped_dir)
     print(
         f"{label}: {shipped_dir.name}, exported checkpoint {info['checkpoint']} (step {info['step']} of "
         f"{info['total_steps']}), best step during training {info['best_step']}; command: {shipped_dir / 'COMMAND.md'}"
@@ -149,7 +151,7 @@ plt.show()
 # %%
 losses = pd.read_csv(run_dir / "losses.csv")
 out.table(losses, "losses")
-fig = study.loss_curves(losses, title=f"{source} ↔ {target}, preset {preset}")
+fig = translation_plots.loss_curves(losses, title=f"{source} ↔ {target}, preset {preset}")
 out.figure(
     fig,
     "loss_curves",

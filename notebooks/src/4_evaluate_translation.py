@@ -44,10 +44,16 @@ shipped_fid_size = None  # image side for FID/KID of the shipped translators (px
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
-from culturalstyle import metrics, study, translation_plots
+from culturalstyle import (
+    metrics,
+    notebook_outputs,
+    pipeline,
+    study_corpus,
+    translation_plots,
+    translation_study,
+)
 
 PARAMETERS = {
     name: globals()[name]
@@ -76,17 +82,17 @@ PARAMETERS = {
         "shipped_fid_size",
     ]
 }
-out = study.Outputs(
+out = notebook_outputs.Outputs(
     results_dir, "4_evaluate_translation", overwrite=overwrite, profile=profile, corpus=corpus
 )
 print("outputs:", out.folder)
 
 # %%
-study.show_caveat(out.caveat)
+notebook_outputs.show_caveat(out.caveat)
 
 # %%
-corp = study.load_corpus(corpus, [source, target])
-run_dir, status = study.translator_run(
+corp = study_corpus.load_corpus(corpus, [source, target])
+run_dir, status = pipeline.translator_run(
     corp, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
 )
 print(f"translator {status}: {run_dir}")
@@ -95,38 +101,30 @@ out.uses_translator(run_dir)
 out.uses_weights(
     "inception-fid", "alexnet-lpips", "vgg19-gatys", *(["adain-decoder"] if "adain" in baselines else [])
 )
-tables, translations = [], {}
-for shipped_dir in study.shipped_translators(shipped, source, target):
+shipped_dirs = pipeline.shipped_translators(shipped, source, target)
+for shipped_dir in shipped_dirs:
     out.uses_translator(shipped_dir)
-    table, made = study.evaluate_translator(  # at the shipped translator's own resolution
-        corp,
-        shipped_dir,
-        out.folder,
-        directions=directions,
-        split=split,
-        baselines=[],
-        config=metrics.EvaluationConfig(
-            split=split, size=shipped_fid_size, n_bootstrap=n_bootstrap, seed=seed
-        ),
-        overwrite=overwrite,
-    )
-    tables.append(table)
-    translations.update(made)
-table, made = study.evaluate_translator(
+# Shipped translators at their own resolution, then the run with the style-transfer baselines; computed once
+# and cached by content (corpus, translator weights, settings): notebook 5 reads the same result.
+result = pipeline.study_evaluation(
     corp,
     run_dir,
-    out.folder,
-    directions=directions,
-    split=split,
-    baselines=baselines,
-    baseline_size=baseline_size,
-    config=metrics.EvaluationConfig(split=split, size=fid_size, n_bootstrap=n_bootstrap, seed=seed),
-    overwrite=overwrite,
-    label=study.translator_label(run_dir, preset),
+    pipeline.StudyEvaluationConfig(
+        split=split,
+        directions=tuple(directions),
+        baselines=tuple(baselines),
+        baseline_size=baseline_size,
+        n_bootstrap=n_bootstrap,
+        fid_size=fid_size,
+        shipped_fid_size=shipped_fid_size,
+        seed=seed,
+        preset=preset,
+    ),
+    shipped=shipped_dirs,
 )
-tables.append(table)
-translations.update(made)
-evaluation = study.unique_baselines(pd.concat(tables, ignore_index=True))
+print(f"evaluation {result.status}: {result.folder}")
+evaluation = result.table
+translations = pipeline.copy_translations(result, out.file("translations"), overwrite=overwrite)
 out.table(evaluation, "evaluation")
 wide = metrics.compare_runs([evaluation])
 wide.columns = [" | ".join(map(str, c)) for c in wide.columns]
@@ -168,12 +166,12 @@ plt.show()
 # ## Side by side: source | translation | nearest real target (style space)
 
 # %%
-space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
+space = pipeline.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
 for name, trans in translations.items():
     if name.startswith(("adain", "gatys")):
         continue
     is_shipped = name.startswith("shipped")
-    fig, nearest = study.side_by_side(
+    fig, nearest = translation_study.side_by_side(
         corp, trans, space, n_rows=grid_examples, image_size=image_size, batch_size=batch_size
     )
     out.table(nearest, f"nearest_real_{name}")

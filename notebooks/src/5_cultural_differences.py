@@ -41,22 +41,33 @@ cv_splits = 5  # artist-disjoint cross-validation folds
 n_permutations = 99  # permutations per p-value
 n_bootstrap = 100  # bootstrap resamples per confidence interval
 k_neighbours = 5  # real neighbours voting on a translations culture
-evaluation_csv = None  # evaluation table of notebook 4, None: <results_dir>/4_evaluate_translation
+directions = ["A2B", "B2A"]  # translation directions evaluated (as in notebook 4)
+baselines = ["adain"]  # style-transfer baselines evaluated with the translator (as in notebook 4)
+baseline_size = None  # longer side of the baselines outputs (px), None: the translators size, at least 128
+evaluation_n_bootstrap = 50  # bootstrap resamples of the evaluation (notebook 4s n_bootstrap)
+fid_size = 32  # image side for FID/KID of every method (px), None: each sets own size
+shipped_fid_size = None  # image side for FID/KID of the shipped translators (px), None: their own
 thumb_size = 48  # thumbnail size in the explorer (px)
 show_explorer = True  # display the interactive explorer in the notebook (it is always saved)
 # fmt: on
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from culturalstyle import explorer, metrics, plots, stats, study, translation_plots
-from culturalstyle.corpus import Corpus
-from culturalstyle.embedding import ColourTextureBaseline
+from culturalstyle import (
+    explorer,
+    notebook_outputs,
+    pipeline,
+    plots,
+    significance,
+    stats,
+    study_corpus,
+    translation_plots,
+    translation_study,
+)
 from culturalstyle.features import extract
 
 PARAMETERS = {
@@ -82,33 +93,38 @@ PARAMETERS = {
         "n_permutations",
         "n_bootstrap",
         "k_neighbours",
-        "evaluation_csv",
+        "directions",
+        "baselines",
+        "baseline_size",
+        "evaluation_n_bootstrap",
+        "fid_size",
+        "shipped_fid_size",
         "thumb_size",
         "show_explorer",
     ]
 }
-out = study.Outputs(
+out = notebook_outputs.Outputs(
     results_dir, "5_cultural_differences", overwrite=overwrite, profile=profile, corpus=corpus
 )
 print("outputs:", out.folder)
 
 # %%
-study.show_caveat(out.caveat)
+notebook_outputs.show_caveat(out.caveat)
 
 # %% [markdown]
 # ## 1 · Which statistics separate the cultures
 
 # %%
-corp = study.load_corpus(corpus, cultures)
+corp = study_corpus.load_corpus(corpus, cultures)
 out.uses_corpus("corpus", corp)
 out.uses_weights("vgg19-gatys")
-space = study.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
+space = pipeline.build_style_space(corp, layers=layers, size=image_size, batch_size=batch_size, seed=seed)
 print(
     f"{len(corp)} images; features: {space.features.network_images} computed, "
     f"{space.features.cache_hits} from the cache"
 )
-base = ColourTextureBaseline(size=image_size)
-base_blocks = study.baseline_blocks(base, base.fit_transform(base.features(corp)))
+base, descriptors = pipeline.colour_baseline(corp, image_size)
+base_blocks = pipeline.baseline_blocks(base, descriptors)
 cul, art = corp.df["culture"].to_numpy(), corp.df["artist"].to_numpy()
 common = dict(
     n_splits=cv_splits,
@@ -117,14 +133,22 @@ common = dict(
     image_ids=corp.df["image_id"],
     classifier_kwargs={"standardize": False},
 )
-# Gram results of notebook 2 are reused when it ran on the same images in this study; else computed here.
-gram_table = study.earlier_table(results_dir, "2_style_space", "classification")
-if gram_table is None or int(gram_table["n"].max()) != len(corp):
-    gram_table = stats.classify_by_layer(space.blocks, cul, art, concat=True, **common).table
+# The Gram statistics of notebook 2, found by content (same images, statistics, embedding and settings):
+# computed here when notebook 2 did not run on them, reused from the cache when it did.
+pairs = len(corp.cultures) * (len(corp.cultures) - 1) // 2
+comparison = pipeline.space_comparison(
+    space,
+    seed=seed,
+    n_permutations=significance.enough_permutations(n_permutations, pairs),
+    n_bootstrap=n_bootstrap,
+    n_splits=cv_splits,
+    k=k_neighbours,
+)
+gram_table = comparison.tables["classification"]
 gram_table = gram_table[gram_table["feature"] != "colour_baseline"]
 colour_texture = stats.classify_by_layer(base_blocks, cul, art, concat=True, **common)
 colour_texture.table["feature"] = colour_texture.table["feature"].replace({"concat": "colour+texture"})
-separability = study.separability_table(gram_table, colour_texture.table)
+separability = pipeline.separability_table(gram_table, colour_texture.table)
 out.table(separability, "separability")
 display(separability)
 fig = plots.layer_separability(
@@ -140,11 +164,7 @@ out.figure(
     "statistics, with 95% CIs and the majority-class line: bars above colour alone mean the Gram statistics "
     "carry more than colour.",
 )
-mean_gram = study.earlier_table(results_dir, "2_style_space", "mean_gram_distances")
-if mean_gram is None or set(mean_gram["culture_a"]) | set(mean_gram["culture_b"]) != set(corp.cultures):
-    mean_gram = stats.mean_gram_distances(
-        dict(space.features), cul, n_permutations=n_permutations, n_bootstrap=n_bootstrap, seed=seed
-    )
+mean_gram = comparison.tables["mean_gram_distances"]
 out.table(mean_gram, "mean_gram_distances")
 value = "relative_distance" if "relative_distance" in mean_gram else "distance"
 fig = plots.mean_gram_heatmap(mean_gram, value=value)
@@ -162,38 +182,31 @@ plt.show()
 # ## 2 · Asymmetry of translation
 
 # %%
-notebook4 = Path(results_dir) / "4_evaluate_translation" if results_dir is not None else None
-csv = (
-    Path(evaluation_csv)
-    if evaluation_csv
-    else (notebook4 / "tables" / "evaluation.csv" if notebook4 else None)
+# The evaluation of notebook 4, found by content (corpus, translator weights, settings): computed here when
+# notebook 4 did not run with these settings, reused from the cache when it did.
+pair = study_corpus.load_corpus(corpus, [source, target])
+run_dir, status = pipeline.translator_run(
+    pair, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
 )
-pair = study.load_corpus(corpus, [source, target])
-if csv is not None and csv.exists():
-    evaluation = pd.read_csv(csv)
-    translations = (
-        {
-            p.name: Corpus.load(p)
-            for p in sorted((notebook4 / "translations").iterdir())
-            if (p / "manifest.csv").exists()
-        }
-        if notebook4
-        else {}
-    )
-    print("evaluation from", csv)
-else:
-    run_dir, status = study.translator_run(
-        pair, source, target, preset=preset, overrides=overrides, seed=seed, runs_root=runs_root
-    )
-    evaluation, translations = study.evaluate_translator(
-        pair,
-        run_dir,
-        out.folder,
+result = pipeline.study_evaluation(
+    pair,
+    run_dir,
+    pipeline.StudyEvaluationConfig(
         split=split,
-        baselines=[],
-        config=metrics.EvaluationConfig(split=split, n_bootstrap=min(n_bootstrap, 200), seed=seed),
-    )
-asymmetry = study.asymmetry_table(evaluation, source, target)
+        directions=tuple(directions),
+        baselines=tuple(baselines),
+        baseline_size=baseline_size,
+        n_bootstrap=evaluation_n_bootstrap,
+        fid_size=fid_size,
+        shipped_fid_size=shipped_fid_size,
+        seed=seed,
+        preset=preset,
+    ),
+    shipped=pipeline.shipped_translators(shipped, source, target),
+)
+print(f"evaluation {result.status}: {result.folder}")
+evaluation, translations = result.table, result.translations
+asymmetry = translation_study.asymmetry_table(evaluation, source, target)
 out.table(asymmetry, "asymmetry")
 display(asymmetry)
 
@@ -209,7 +222,7 @@ for name, trans in translations.items():
     method = name.split("-")[0]
     src = trans.df["source_image_id"].map(corp.df.set_index("image_id")["culture"]).to_numpy()
     frames.append(
-        study.placement_table(
+        translation_study.placement_table(
             space.vectors,
             cul,
             vectors,
@@ -222,14 +235,14 @@ for name, trans in translations.items():
     parts.append(trans.df.assign(method=method))
     coords_parts.append(space.project(feats))
 placement = pd.concat(frames, ignore_index=True)
-summary = study.placement_summary(placement)
+summary = translation_study.placement_summary(placement)
 out.table(placement, "placement")
 out.table(summary, "placement_summary")
 display(summary)
 translated = pd.concat(parts, ignore_index=True)
 tcoords = {k: np.concatenate([c[k] for c in coords_parts]) for k in coords_parts[0]}
 pca_names = list(tcoords)
-main_map = f"{study.ALL_LAYERS} · PCA"
+main_map = f"{pipeline.ALL_LAYERS} · PCA"
 position = {i: k for k, i in enumerate(corp.df["image_id"])}
 starts = space.coords[main_map][[position[s] for s in translated["source_image_id"]]]
 fig = translation_plots.translations_in_space(
