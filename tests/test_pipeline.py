@@ -159,3 +159,41 @@ def test_train_or_reuse_keys_runs_by_config_and_corpus(tmp_path, monkeypatch):
     assert pipeline.translator_home(config, fewer, "smoke", tmp_path) != run_dir  # another corpus too
     explicit, status = pipeline.train_or_reuse(corpus, config, run_dir=tmp_path / "mine")
     assert (explicit, status) == (tmp_path / "mine", "trained")
+
+
+def _leaf_parsers(parser, prefix=()):
+    import argparse
+
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield prefix, parser
+        return
+    for name, sub in actions[0].choices.items():
+        yield from _leaf_parsers(sub, (*prefix, name))
+
+
+def test_every_sub_command_spells_the_shared_options_one_way(capsys):
+    from culturalstyle.cli import build_parser
+
+    leaves = dict(_leaf_parsers(build_parser()))
+    assert {("embed",), ("compare",), ("train",), ("stylize",), ("reproduce",), ("weights", "fetch")} <= set(
+        leaves
+    )
+    for path, parser in leaves.items():
+        flags = {flag for action in parser._actions for flag in action.option_strings}
+        assert "--debug" in flags, path
+        assert "--quiet" not in parser.format_help() and "--parameter" not in parser.format_help(), path
+    for path in [("embed",), ("train",), ("reproduce",)]:
+        assert {"-p", "--set"} <= {f for a in leaves[path]._actions for f in a.option_strings}, path
+    for path in [("embed",), ("train",), ("translate",), ("stylize",), ("weights", "fetch")]:
+        assert "--no-progress" in {f for a in leaves[path]._actions for f in a.option_strings}, path
+    for path in [("embed",), ("compare",), ("evaluate",), ("train",), ("translate",), ("stylize",)]:
+        assert "--device" in {f for a in leaves[path]._actions for f in a.option_strings}, path
+    # the old spellings still work, with a deprecation line
+    args = leaves[("stylize",)].parse_args(["photo.png", "--style", "s.png", "--out", "o.png", "--quiet"])
+    assert args.no_progress and "--quiet is deprecated" in capsys.readouterr().err
+    args = leaves[("reproduce",)].parse_args(["--parameter", "seed=1", "-p", "image_size=32"])
+    assert (
+        args.overrides == ["seed=1", "image_size=32"]
+        and "--parameter is deprecated" in capsys.readouterr().err
+    )

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("corpus", help="import, check and summarise culture-labelled corpora")
@@ -49,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action="store_true",
             help="import symlinks to files outside ROOT (they are listed as warnings); default: skip them",
         )
-        p.add_argument("--no-progress", action="store_true")
+        options.add_progress_option(p)
+        options.add_debug_option(p)
         p.set_defaults(handler=_import)
 
     folder = layouts.add_parser("folder", help="ROOT/<culture>/<image> with an optional metadata CSV")
@@ -79,10 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept rows whose files lie outside the corpus root (reported as warnings, not errors)",
     )
+    options.add_debug_option(check)
     check.set_defaults(handler=_check)
 
     summary = sub.add_parser("summary", help="counts per culture, artist, split and problem kind")
     summary.add_argument("corpus", type=Path, help="manifest CSV or folder holding manifest.csv")
+    options.add_debug_option(summary)
     summary.set_defaults(handler=_summary)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import options
+
 
 def _csv_list(text: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
@@ -39,16 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _backbone_file_option(embed)
     embed.add_argument("--seed", type=int, help="seed for the PCA (default 0)")
-    embed.add_argument(
-        "-p",
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any EmbedConfig field",
-    )
-    embed.add_argument("--device", default=None, help="cpu, cuda, auto (default: CUDA when present)")
+    options.add_set_option(embed, "any EmbedConfig field")
+    options.add_device_option(embed)
     embed.add_argument(
         "--workers", type=int, default=0, help="image-decoding processes of the store path (default 0)"
     )
@@ -67,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="use manifest rows whose files lie outside the corpus root (reported); default: refuse them",
     )
-    embed.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    embed.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_progress_option(embed)
+    options.add_debug_option(embed)
     embed.set_defaults(handler=run_embed)
 
     compare = subparsers.add_parser(
@@ -130,8 +124,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="knn",
         help="nonconformity: distance to a culture's nearest works (can say 'none') or 1 - classifier p",
     )
-    compare.add_argument("--device", default=None, help="cpu, cuda, auto (for backbones extracted now)")
-    compare.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_device_option(compare, "cpu, cuda, cuda:1 or auto (for backbones extracted now)")
+    options.add_debug_option(compare)
     compare.set_defaults(handler=run_compare)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -58,8 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="also compute this registered metric (repeatable), e.g. palette_distance (off by default)",
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, auto (default: CUDA when present)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_device_option(parser)
+    options.add_debug_option(parser)
     parser.set_defaults(handler=run_evaluate)
 
 

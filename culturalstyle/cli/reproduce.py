@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,14 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--profile", default="smoke", help="parameter profile: smoke, cpu, paper (default smoke)"
     )
     parser.add_argument("--params", metavar="FILE.yaml", help="extra parameter file applied over the profile")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="set a parameter for every notebook declaring it, or NOTEBOOK.KEY=VALUE for one notebook",
+    options.add_set_option(
+        parser,
+        "set a parameter for every notebook declaring it, or NOTEBOOK.KEY=VALUE for one notebook",
+        deprecated=("--parameter",),
     )
     parser.add_argument(
         "--only",
@@ -43,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--notebooks", metavar="DIR", help="notebooks directory (default: the repository's)")
     parser.add_argument("--results", metavar="DIR", default="results", help="results root (default results/)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_debug_option(parser)
     parser.set_defaults(handler=run)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -57,11 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="preserve_colour",
         help="luminance-only transfer: keep the content's colours",
     )
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    options.add_device_option(p)
     p.add_argument(
         "--force", action="store_true", help="write into an existing non-empty folder / over a file"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    options.add_progress_option(p, deprecated=("--quiet",))
+    options.add_debug_option(p)
     g = p.add_argument_group("Gatys")
     g.add_argument("--steps", type=int, default=300, help="optimiser steps per pass (default 300)")
     g.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         mix=args.mix,
         device=args.device,
         force=args.force,
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )
     if result.translations is None:
         width, height = result.size

@@ -13,6 +13,8 @@ import argparse
 import os
 from pathlib import Path
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -37,13 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop with a checkpoint after this much CPU time of this process (--set time_budget_clock=wall "
         "for wall-clock time); also for --resume",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set lambda_gram=1.0 --set steps=5000 (repeatable)",
+    options.add_set_option(
+        parser, "override a config field, e.g. --set lambda_gram=1.0 --set steps=5000 (repeatable)"
     )
     parser.add_argument("--config", type=Path, help="start from a saved config.yaml instead of a preset")
     parser.add_argument(
@@ -65,9 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resume", type=Path, metavar="RUN", help="continue this run from its newest checkpoint"
     )
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (overrides the config)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_device_option(parser, "cpu, cuda, cuda:1 or auto (overrides the config)")
+    options.add_progress_option(parser)
+    options.add_debug_option(parser)
     parser.set_defaults(handler=_train)
 
 

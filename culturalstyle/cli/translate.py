@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -37,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, help="shorter side in px (default: the run's training size)")
     parser.add_argument("--culture", help="translate only these rows of an input corpus (culture label)")
     parser.add_argument("--split", help="translate only these rows of an input corpus (split)")
-    parser.add_argument("--device", help="cpu, cuda or auto")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_device_option(parser)
+    options.add_progress_option(parser)
+    options.add_debug_option(parser)
     parser.set_defaults(handler=_translate)
 
     export = subparsers.add_parser(
@@ -51,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, required=True, help="new (or empty) output folder")
     export.add_argument("--checkpoint", default="best", help="best (default), last or a step number")
     export.add_argument("--fp16", action="store_true", help="store the weights in half precision")
-    export.add_argument("--debug", action="store_true", help="show tracebacks")
+    options.add_debug_option(export)
     export.set_defaults(handler=_export)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("weights", help="fetch, list and import pretrained weights")
@@ -15,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument(
         "--force", action="store_true", help="download again even if a verified file is present"
     )
-    fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    options.add_progress_option(fetch)
+    options.add_debug_option(fetch)
     fetch.set_defaults(handler=_fetch)
 
     listing = commands.add_parser(
@@ -24,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument(
         "--sources", action="store_true", help="also print every artifact's sources and hashes"
     )
+    options.add_debug_option(listing)
     listing.set_defaults(handler=_list)
 
     imp = commands.add_parser(
@@ -31,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("name", metavar="NAME")
     imp.add_argument("file", metavar="FILE")
+    options.add_debug_option(imp)
     imp.set_defaults(handler=_import)
 
 
