@@ -3,6 +3,8 @@ coordinates), PCA maps that place new images, content-keyed reuse of comparisons
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,3 +199,88 @@ def test_every_sub_command_spells_the_shared_options_one_way(capsys):
         args.overrides == ["seed=1", "image_size=32"]
         and "--parameter is deprecated" in capsys.readouterr().err
     )
+
+
+def test_cli_train_uses_the_content_keyed_home_and_reuses_it(tmp_path, capsys):
+    """Without --out/--name/--runs-dir a run lives in the cache under its content key (one home for the CLI
+    and the notebooks): the same command again reuses it; --out trains into an explicit folder."""
+    from culturalstyle.cache import cache_dir
+    from culturalstyle.corpus import Corpus
+
+    full = Corpus.load(SAMPLE)
+    parts = [
+        full.df[(full.df.culture == c) & (full.df.split == s)].sort_values("image_id").head(4)
+        for c in ("ukiyo_e", "renaissance")
+        for s in ("train", "test")
+    ]
+    Corpus(pd.concat(parts), full.root).save(tmp_path / "corpus")
+    argv = ["train", "--corpus", str(tmp_path / "corpus"), "--source", "ukiyo_e", "--target", "renaissance"]
+    argv += ["--preset", "smoke", "--set", "steps=2", "--set", "steps_decay=0", "--no-progress"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    homes = [p for p in cache_dir("translators").iterdir() if p.is_dir()]
+    assert (
+        len(homes) == 1 and homes[0].name.startswith("ukiyo_e2renaissance-smoke-") and str(homes[0]) in first
+    )
+    assert main(argv) == 0
+    assert "reused the complete run" in capsys.readouterr().out
+    assert [p for p in cache_dir("translators").iterdir() if p.is_dir()] == homes
+    assert main(argv + ["--out", str(tmp_path / "explicit")]) == 0
+    assert (tmp_path / "explicit" / "config.yaml").exists() and "into" in capsys.readouterr().out
+    assert main(argv + ["--out", str(tmp_path / "explicit")]) == 1  # never overwrites an explicit run
+
+
+def test_study_evaluation_is_found_again_by_content(tmp_path, monkeypatch):
+    """Notebook 5 gets notebook 4's evaluation (table and translations) from the cache when the corpus, the
+    translators' weights and the settings are the same, and a fresh one when any of them differs."""
+    import importlib
+
+    from culturalstyle.corpus import Corpus
+
+    module = importlib.import_module("culturalstyle.pipeline.study_evaluation")
+    from culturalstyle.translate import make_config
+
+    corpus = load_corpus(None, ["ukiyo_e", "renaissance"])
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    make_config("smoke", source="ukiyo_e", target="renaissance").save(run_dir / "config.yaml")
+    (run_dir / "checkpoints" / "step_00000002.pt").write_bytes(b"weights one")
+    calls = []
+
+    def fake_evaluate_translator(corp, run, out_folder, **kwargs):
+        calls.append(kwargs["label"])
+        folder = Path(out_folder) / "translations" / "cyclegan-ukiyo_e2renaissance"
+        rows = corp.df[corp.df["culture"] == "ukiyo_e"].head(2).assign(culture="renaissance")
+        Corpus(rows, corp.root).save(folder)
+        table = pd.DataFrame({"metric": ["fid"], "value": [len(calls) * 1.5], "role": ["translation"]})
+        return table, {}
+
+    monkeypatch.setattr(module, "evaluate_translator", fake_evaluate_translator)
+    config = pipeline.StudyEvaluationConfig(baselines=(), preset="smoke")
+    first = pipeline.study_evaluation(corpus, run_dir, config)
+    assert first.status == "computed" and calls == ["cyclegan-smoke (code-path check)"]
+    again = pipeline.study_evaluation(corpus, run_dir, config)
+    assert again.status == "reused" and again.folder == first.folder and len(calls) == 1
+    pd.testing.assert_frame_equal(again.table, first.table)
+    assert list(again.translations) == ["cyclegan-ukiyo_e2renaissance"]
+    assert len(again.translations["cyclegan-ukiyo_e2renaissance"]) == 2
+    copies = pipeline.copy_translations(again, tmp_path / "nb4" / "translations")
+    assert (
+        copies["cyclegan-ukiyo_e2renaissance"].root
+        == tmp_path / "nb4" / "translations" / "cyclegan-ukiyo_e2renaissance"
+    )
+    assert (
+        pipeline.study_evaluation(
+            corpus, run_dir, pipeline.StudyEvaluationConfig(baselines=(), seed=1)
+        ).status
+        == "computed"
+    )
+    (run_dir / "checkpoints" / "step_00000004.pt").write_bytes(
+        b"weights two"
+    )  # trained further: other weights
+    assert pipeline.study_evaluation(corpus, run_dir, config).status == "computed"
+    assert len(calls) == 3
+    (run_dir / "checkpoints" / "step_00000004.pt").unlink()
+    (run_dir / "checkpoints" / "step_00000002.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="has no checkpoint"):
+        pipeline.study_evaluation(corpus, run_dir, config)
