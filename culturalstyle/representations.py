@@ -61,11 +61,20 @@ def space_from_features(
     `record` is `Backbone.describe()` plus `normalization` (what `backbone_record` returns), as stored in an
     embedding directory, so spaces can be rebuilt from saved statistics without the network.
     """
-    from .embedding import StyleEmbedding, pca_scores
-    from .stats import coordinates_from_kernel, linear_kernel
+    from .embedding import StyleEmbedding
 
     embedding = StyleEmbedding(normalization=record.get("normalization", "none"), seed=seed).fit(features)
-    vectors = embedding.transform(features)
+    return space_from_embedding(record, features, embedding, embedding.transform(features))
+
+
+def space_from_embedding(
+    record: Mapping[str, Any], features: Mapping[str, np.ndarray], embedding: Any, vectors: np.ndarray
+) -> BackboneSpace:
+    """A backbone's space from its fitted embedding and embedded vectors: exact isometric coordinates and
+    a 2-D PCA map."""
+    from .embedding import pca_scores
+    from .stats import coordinates_from_kernel, linear_kernel
+
     coordinates = coordinates_from_kernel(linear_kernel(vectors))
     map2d, _ = pca_scores(coordinates, 2)
     if map2d.shape[1] < 2:
@@ -149,23 +158,29 @@ def embed_backbones(
     seed: int = 0,
     options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, BackboneSpace]:
-    """Every backbone in `names` (default: the four built-ins) over `corpus`, features cached per image.
+    """Every backbone in `names` (default: the four built-ins) over `corpus` through `pipeline.style_space`
+    (features cached per image, each backbone's own entry normalisation).
 
     `layers` goes to the backbones that take layers (the VGG19 ones, so Gram and mean/std are compared at the
     same depth); `options[name]` are extra constructor options of one backbone (tests: tiny networks).
     """
+    from .embedding import EmbedConfig
+    from .pipeline import style_space
+
     spaces = {}
     for name in names or BUILTIN_BACKBONES:
         backbone = build_backbone(name, layers=layers, device=device, options=(options or {}).get(name))
-        feats = backbone.extract(
-            corpus,
+        config = EmbedConfig(
             size=size,
             resize_policy=resize_policy,
             batch_size=batch_size,
-            cache=cache,
-            progress=progress,
+            normalization=backbone.normalization,
+            seed=seed,
         )
-        spaces[name] = space_from_features(backbone_record(backbone), feats, seed)
+        space = style_space(corpus, config, backbone=backbone, cache=cache, progress=progress, maps=False)
+        spaces[name] = space_from_embedding(
+            backbone_record(backbone), space.features, space.embedding, space.vectors
+        )
     return spaces
 
 
