@@ -79,21 +79,28 @@ def side_by_side(
     space: StyleSpace,
     *,
     n_rows: int = 4,
-    image_size: int = 256,
+    image_size: int | None = None,
     batch_size: int = 8,
     thumb_size: int = 128,
     title: str | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Grid source | translation | nearest real target image (style space, training split) for the first
-    `n_rows` translations, with each row's distance; also returns the nearest-real table of those rows."""
-    from .features import extract
+    `n_rows` translations, with each row's distance; also returns the nearest-real table of those rows.
+
+    The translations' statistics come from the space's own backbone and settings (`StyleSpace.statistics`);
+    `image_size`, when given, must be the space's.
+    """
     from .plots import image_grid
+
+    size = space.features.config.get("size")
+    if image_size is not None and image_size != size:
+        raise ValueError(f"image_size {image_size} differs from the style space's {size} px")
 
     rows = translations.df.head(n_rows)
     if rows.empty:
         raise ValueError(f"no translations in {translations.root}")
     subset = type(translations)(rows, translations.root)
-    feats = extract(subset, space.features.config["layers"], size=image_size, batch_size=batch_size)
+    feats = space.statistics(subset, batch_size=batch_size)
     target = str(rows["culture"].iloc[0])
     table = nearest_real_table(space, feats, target, "train", query_ids=rows["image_id"].tolist())
     table.insert(1, "source_image_id", rows["source_image_id"].astype(str).to_numpy())

@@ -36,6 +36,18 @@ def random_store_vgg(monkeypatch):
 def test_cli_embed_and_notebook_style_space_of_the_sample_are_identical(tmp_path, random_store_vgg):
     """`culturalstyle embed` on the sample (2 cultures, 64 px) and the notebooks' `build_style_space` give
     the same images in the same order, the same statistics, the same embedding and the same PCA map."""
+    _check_cli_and_notebook_spaces(tmp_path)
+
+
+@pytest.mark.integration
+def test_cli_and_notebook_style_spaces_are_identical_with_the_real_vgg19(tmp_path):
+    from conftest import require_weights
+
+    require_weights("vgg19-gatys")
+    _check_cli_and_notebook_spaces(tmp_path)
+
+
+def _check_cli_and_notebook_spaces(tmp_path: Path) -> None:
     out = tmp_path / "emb"
     argv = ["embed", str(SAMPLE), "--out", str(out), "--cultures", "ukiyo_e,renaissance", "--size", "64"]
     assert main(argv + ["--no-progress"]) == 0

@@ -68,7 +68,6 @@ from culturalstyle import (
     translation_plots,
     translation_study,
 )
-from culturalstyle.features import extract
 
 PARAMETERS = {
     name: globals()[name]
@@ -217,7 +216,7 @@ display(asymmetry)
 parts, coords_parts, frames = [], [], []
 for name, trans in translations.items():
     out.uses_corpus(f"translations:{name}", trans)
-    feats = extract(trans, space.features.config["layers"], size=image_size, batch_size=batch_size)
+    feats = space.statistics(trans, batch_size=batch_size)
     vectors = space.embed(feats)
     method = name.split("-")[0]
     src = trans.df["source_image_id"].map(corp.df.set_index("image_id")["culture"]).to_numpy()
