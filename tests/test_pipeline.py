@@ -296,3 +296,17 @@ def test_study_evaluation_is_found_again_by_content(tmp_path, monkeypatch):
     (run_dir / "checkpoints" / "step_00000002.pt").unlink()
     with pytest.raises(FileNotFoundError, match="has no checkpoint"):
         pipeline.study_evaluation(corpus, run_dir, config)
+
+
+def test_code_fingerprint_follows_the_source_of_the_named_modules(monkeypatch):
+    from culturalstyle import cache
+    from culturalstyle.pipeline.style_space import code_fingerprint
+
+    stats = code_fingerprint("stats", "embedding")
+    assert stats == code_fingerprint("stats", "embedding") and stats != code_fingerprint("metrics")
+    real = cache.content_sha256
+    monkeypatch.setattr(
+        cache, "content_sha256", lambda p: "edited" if str(p).endswith("embedding.py") else real(p)
+    )
+    assert code_fingerprint("stats", "embedding") != stats  # an edit of embedding.py: other cached results
+    assert code_fingerprint("stats") == code_fingerprint("stats", "no_such_module")

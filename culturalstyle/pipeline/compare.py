@@ -268,6 +268,7 @@ def space_comparison(
     from .. import __version__
     from ..cache import atomic_write_bytes, cache_dir, read_entry, stable_hash
     from ..stats import StyleSpaceComparison, compare_style_space
+    from .style_space import code_fingerprint
 
     size = baseline_size or space.features.config.get("size")
     settings = {
@@ -279,7 +280,13 @@ def space_comparison(
         "k": k,
     }
     key = stable_hash(
-        {"v": COMPARISON_CACHE_VERSION, "version": __version__, "space": space_key(space), **settings},
+        {
+            "v": COMPARISON_CACHE_VERSION,
+            "version": __version__,
+            "code": code_fingerprint("stats", "significance", "embedding"),
+            "space": space_key(space),
+            **settings,
+        },
         length=32,
     )
     path = cache_dir("comparisons") / f"{key}.pkl"

@@ -22,6 +22,7 @@ import pandas as pd
 from .. import runs
 from ..cache import atomic_write_bytes, atomic_write_text, cache_dir, content_sha256, read_entry, stable_hash
 from .evaluation import evaluate_translator, unique_baselines
+from .style_space import code_fingerprint
 from .translators import translator_label
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ def study_evaluation(
         {
             "v": STUDY_EVALUATION_VERSION,
             "version": __version__,
+            "code": code_fingerprint("metrics", "attribution", "nst", "translate", "conformal", "controls"),
             "corpus": corpus.manifest_hash(),
             "translators": [{"name": p.name, "weights": translator_weights(p)} for p in translators],
             "config": asdict(config),
