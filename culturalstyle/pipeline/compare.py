@@ -13,11 +13,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..cache import Codec, ContentCache
+
 if TYPE_CHECKING:
     from ..stats import StyleSpaceComparison
     from .style_space import StyleSpace
 
 COMPARISON_CACHE_VERSION = 1
+
+
+def _pickle_load(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+# Result objects of this package (tables with mixed columns, the classification result), written and read
+# back only by it, in the user's own cache.
+PICKLE = Codec(".pkl", lambda value: pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _pickle_load)
+COMPARISONS = ContentCache(
+    "comparisons", PICKLE, what="style-space comparison", version=COMPARISON_CACHE_VERSION
+)
 
 
 @dataclass
@@ -266,7 +281,6 @@ def space_comparison(
     statistics, embedding and these settings. A notebook that asks for the same comparison gets the
     earlier result; any difference in what it was computed from recomputes it."""
     from .. import __version__
-    from ..cache import atomic_write_bytes, cache_dir, read_entry, stable_hash
     from ..stats import StyleSpaceComparison, compare_style_space
     from .style_space import code_fingerprint
 
@@ -279,26 +293,19 @@ def space_comparison(
         "n_splits": n_splits,
         "k": k,
     }
-    key = stable_hash(
+    key = COMPARISONS.key(
         {
-            "v": COMPARISON_CACHE_VERSION,
             "version": __version__,
             "code": code_fingerprint("stats", "significance", "embedding"),
             "space": space_key(space),
             **settings,
-        },
-        length=32,
+        }
     )
-    path = cache_dir("comparisons") / f"{key}.pkl"
-
-    def load(p: Path) -> StyleSpaceComparison:
-        with open(p, "rb") as handle:
-            return pickle.load(handle)
 
     def check(value: Any) -> str | None:
         return None if isinstance(value, StyleSpaceComparison) else f"holds a {type(value).__name__}"
 
-    cached = read_entry(path, load, check=check, what="style-space comparison")
+    cached = COMPARISONS.read(key, check)
     if cached is not None:
         return cached
     _, baseline = colour_baseline(space.corpus, size, bins=baseline_bins)
@@ -313,7 +320,7 @@ def space_comparison(
         n_splits=n_splits,
         k=k,
     )
-    atomic_write_bytes(path, pickle.dumps(comparison, protocol=pickle.HIGHEST_PROTOCOL))
+    COMPARISONS.write(key, comparison)
     return comparison
 
 

@@ -2,15 +2,15 @@
 style-transfer baselines), computed once and found again by content: notebook 4 shows it, notebook 5 reads
 its asymmetry and placement off the same result, whether or not notebook 4 ran in this study.
 
-The result lives in `cache_dir("evaluations")/<key>/` (evaluation.pkl + evaluation.csv, translations/<name>/,
-complete.json), keyed by the corpus's manifest hash, each translator's weights (sha256 of the newest
-checkpoint of a run, of the generator files of an exported translator) and every setting.
+The result is a `cache.ContentCache` entry, `cache_dir("evaluations")/<key>.pkl` (the table, written last),
+with its translations beside it in `<key>/` (translations/<name>/, evaluation.csv, complete.json), keyed by
+the corpus's manifest hash, each translator's weights (sha256 of the newest checkpoint of a run, of the
+generator files of an exported translator), every setting and a fingerprint of the code that computes it.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import runs
-from ..cache import atomic_write_bytes, atomic_write_text, cache_dir, content_sha256, read_entry, stable_hash
+from ..cache import ContentCache, atomic_write_text, content_sha256
+from .compare import PICKLE
 from .evaluation import evaluate_translator, unique_baselines
 from .style_space import code_fingerprint
 from .translators import translator_label
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from ..corpus import Corpus
 
 STUDY_EVALUATION_VERSION = 1
+# the table is the entry (written last, so it marks a complete result); its translations lie beside it
+EVALUATIONS = ContentCache("evaluations", PICKLE, what="study evaluation", version=STUDY_EVALUATION_VERSION)
 
 
 @dataclass
@@ -88,19 +91,17 @@ def study_evaluation(
 
     config = config or StudyEvaluationConfig()
     translators = [Path(p) for p in shipped] + [Path(run_dir)]
-    key = stable_hash(
+    key = EVALUATIONS.key(
         {
-            "v": STUDY_EVALUATION_VERSION,
             "version": __version__,
             "code": code_fingerprint("metrics", "attribution", "nst", "translate", "conformal", "controls"),
             "corpus": corpus.manifest_hash(),
             "translators": [{"name": p.name, "weights": translator_weights(p)} for p in translators],
             "config": asdict(config),
-        },
-        length=32,
+        }
     )
-    folder = cache_dir("evaluations") / key
-    cached = _read(folder)
+    folder = EVALUATIONS.folder / key
+    cached = _read(key, folder)
     if cached is not None:
         return StudyEvaluation(*cached, folder, "reused", [p.name for p in translators])
     work = folder.with_name(f"{key}.partial-{runs.timestamp()}")
@@ -138,7 +139,6 @@ def study_evaluation(
     )
     tables.append(table)
     evaluation = unique_baselines(pd.concat(tables, ignore_index=True))
-    atomic_write_bytes(work / "evaluation.pkl", pickle.dumps(evaluation, protocol=pickle.HIGHEST_PROTOCOL))
     atomic_write_text(work / "evaluation.csv", evaluation.to_csv(index=False))
     atomic_write_text(
         work / "complete.json",
@@ -146,28 +146,25 @@ def study_evaluation(
             {"key": key, "translators": [str(p) for p in translators], "config": asdict(config)}, indent=2
         ),
     )
-    if folder.exists():  # an unreadable earlier entry: replaced
+    if folder.exists():  # an entry whose table was lost or damaged: replaced
         shutil.rmtree(folder)
     work.rename(folder)
-    table, translations = _read(folder)
+    EVALUATIONS.write(key, evaluation)
+    table, translations = _read(key, folder)
     return StudyEvaluation(table, translations, folder, "computed", [p.name for p in translators])
 
 
-def _read(folder: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+def _read(key: str, folder: Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """(table, translations) of a complete cache entry, or None (absent, partial or damaged)."""
     from ..corpus import Corpus
 
     if not (folder / "complete.json").exists():
         return None
 
-    def load(path: Path) -> pd.DataFrame:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-
     def check(value: Any) -> str | None:
         return None if isinstance(value, pd.DataFrame) and len(value) else "not an evaluation table"
 
-    table = read_entry(folder / "evaluation.pkl", load, check=check, what="study evaluation")
+    table = EVALUATIONS.read(key, check)
     if table is None:
         return None
     parent = folder / "translations"
