@@ -21,6 +21,7 @@ import numpy as np
 
 from .colour_texture import ColourTextureBaseline, rgb_to_lab  # noqa: F401 - re-exported (old import path)
 from .features.vgg import STYLE_LAYERS
+from .pca import pca_scores  # noqa: F401 - re-exported (old import path)
 from .scale import ScaleConfig
 
 NORMALIZATIONS = ("signed_sqrt", "log", "none")
@@ -238,24 +239,6 @@ class EmbedConfig:
     seed: int = 0
     backbones: tuple[str, ...] = ()  # registered backbones whose statistics are saved too (backbones/<name>/)
     scale: ScaleConfig = field(default_factory=ScaleConfig)  # large corpora: feature store + sketches
-
-
-def pca_scores(x: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
-    """PCA scores (N x k) and explained variance ratios of wide data via the N x N centred kernel.
-
-    Exactly the principal-component scores of `x` (up to each component's sign, fixed here so that the
-    largest-magnitude score is positive), at O(N^2 D) instead of an SVD of the N x D matrix.
-    """
-    from .stats import coordinates_from_kernel
-
-    x = np.asarray(x, dtype=np.float64)
-    centred = x - x.mean(axis=0)
-    z = coordinates_from_kernel(centred @ centred.T)
-    variances = (z**2).sum(axis=0)
-    k = min(n_components, z.shape[1])
-    z = z[:, :k]
-    signs = np.sign(z[np.abs(z).argmax(axis=0), np.arange(k)])
-    return z * signs, variances[:k] / variances.sum()
 
 
 @dataclass

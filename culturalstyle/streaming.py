@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .pca import orient
+
 
 class Moments:
     """Count, mean and centred second moments (M2) of rows seen so far; `full=True` keeps the D x D matrix."""
@@ -154,7 +156,7 @@ def randomized_pca(
     Rows are centred by `mean` (None: they are already centred). Passes over the data: 2 + 2 * power_iterations.
     `total_variance` (the sum of per-feature variances, ddof=1, e.g. from `Moments`) turns variances into
     ratios; without it the ratio is relative to the variance the components found.
-    Component signs are fixed like `embedding.pca_scores`: each one's largest-magnitude score is positive.
+    Component signs are fixed as everywhere (`pca.orient`): each one's largest-magnitude loading is positive.
     """
     k = min(n_components, n_rows, dim)
     if k < 1:
@@ -195,10 +197,8 @@ def randomized_pca(
     b = left(q).T  # width x D = Q' (X - mean)
     u, singular, vt = np.linalg.svd(b, full_matrices=False)
     scores = (q @ u)[:, :k] * singular[:k]
-    components = vt[:k]
-    signs = np.sign(scores[np.abs(scores).argmax(axis=0), np.arange(k)])
-    signs[signs == 0] = 1.0
-    scores, components = scores * signs, components * signs[:, None]
+    scores, components = orient(scores, vt[:k].T)
+    components = components.T
     variance = singular[:k] ** 2 / max(n_rows - 1, 1)
     total = float(total_variance) if total_variance is not None else float(variance.sum())
     return PCAResult(scores, components, variance, variance / total if total > 0 else np.zeros(k))

@@ -16,56 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embedding import EmbedConfig, StyleEmbedding
+from ..pca import PCAMap
 
 if TYPE_CHECKING:
     from ..corpus import Corpus
     from ..features import Backbone, FeatureSet
 
 ALL_LAYERS = "all layers"
-_CHUNK = 16384  # columns per block when wide data is centred (bounds the float64 copies)
-
-
-@dataclass
-class PCAMap:
-    """Principal components of wide N x D data through the N x N kernel, with `transform` for new rows.
-
-    `scores` equals `embedding.pca_scores(x, k)` (each component's sign fixed so that its largest-magnitude
-    score is positive); `components` (D x k) are the principal axes, so `transform(x)` reproduces `scores`
-    on the fitted rows and places other rows in the same coordinates.
-    """
-
-    mean: np.ndarray
-    components: np.ndarray
-    scores: np.ndarray
-    explained_variance_ratio: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray, n_components: int = 2) -> PCAMap:
-        from ..stats import coordinates_from_kernel
-
-        x = np.asarray(x)
-        mean = x.mean(axis=0, dtype=np.float64)
-        kernel = np.zeros((len(x), len(x)))
-        for start in range(0, x.shape[1], _CHUNK):
-            block = x[:, start : start + _CHUNK] - mean[start : start + _CHUNK]
-            kernel += block @ block.T
-        z = coordinates_from_kernel(kernel)
-        variances = (z**2).sum(axis=0)
-        k = min(n_components, z.shape[1])
-        z = z[:, :k]
-        signs = np.sign(z[np.abs(z).argmax(axis=0), np.arange(k)])
-        signs[signs == 0] = 1.0
-        z = z * signs
-        components = np.empty((x.shape[1], k))
-        for start in range(0, x.shape[1], _CHUNK):
-            block = x[:, start : start + _CHUNK] - mean[start : start + _CHUNK]
-            components[start : start + _CHUNK] = block.T @ z / variances[:k]
-        return cls(mean, components, z, variances[:k] / variances.sum())
-
-    def transform(self, x: np.ndarray, n_components: int | None = None) -> np.ndarray:
-        """Coordinates of rows `x` (any N x D of the fitted width) on the first `n_components` axes."""
-        components = self.components if n_components is None else self.components[:, :n_components]
-        return (np.asarray(x, dtype=np.float64) - self.mean) @ components
 
 
 @dataclass
