@@ -311,6 +311,24 @@ TORCH = Codec(".pt", _torch_bytes, _torch_load)  # tensors / dicts of tensors, r
 PNG = Codec(".png", _png_bytes, _png_load)  # an H x W x 3 uint8 image, read back as an array
 
 
+def _pickle_bytes(value: Any) -> bytes:
+    import pickle
+
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickle_load(path: Path) -> Any:
+    import pickle
+
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+# The package's own result objects (tables with mixed columns, classification results), written and read back
+# only by it, in the user's own cache; their keys include a fingerprint of the code that made them.
+PICKLE = Codec(".pkl", _pickle_bytes, _pickle_load)
+
+
 class ContentCache:
     """One kind of content-keyed cache entry: key, path, verified read, atomic write.
 

@@ -5,7 +5,6 @@ later notebook reuse an earlier one's statistics by what they were computed from
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..cache import Codec, ContentCache
+from ..cache import PICKLE, ContentCache
 
 if TYPE_CHECKING:
     from ..stats import StyleSpaceComparison
@@ -22,14 +21,6 @@ if TYPE_CHECKING:
 COMPARISON_CACHE_VERSION = 1
 
 
-def _pickle_load(path: Path) -> Any:
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
-
-
-# Result objects of this package (tables with mixed columns, the classification result), written and read
-# back only by it, in the user's own cache.
-PICKLE = Codec(".pkl", lambda value: pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _pickle_load)
 COMPARISONS = ContentCache(
     "comparisons", PICKLE, what="style-space comparison", version=COMPARISON_CACHE_VERSION
 )

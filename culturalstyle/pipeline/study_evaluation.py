@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import runs
-from ..cache import ContentCache, atomic_write_text, content_sha256
-from .compare import PICKLE
+from ..cache import PICKLE, ContentCache, atomic_write_text, content_sha256
 from .evaluation import evaluate_translator, unique_baselines
 from .style_space import code_fingerprint
 from .translators import translator_label
