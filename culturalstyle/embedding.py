@@ -290,6 +290,39 @@ def embed_corpus(
     )
 
 
+def write_embed_record(
+    out: Any,
+    config: EmbedConfig,
+    corpus: Any,
+    meta: Any,
+    *,
+    weights: dict[str, str],
+    extra: dict[str, Any],
+    inputs: dict[str, Any] | None = None,
+) -> Any:
+    """`config.yaml` and the run record of an embed directory: the exact and the store path record the same
+    inputs (corpus root, manifest hash, the embedded images' sha256 by image id) so their directories compare."""
+    from .configs import save_yaml
+    from .runs import write_record
+
+    save_yaml(config, out / "config.yaml")
+    return write_record(
+        out,
+        kind="embed",
+        config=config,
+        seed=config.seed,
+        inputs={
+            "corpus_root": str(corpus.root),
+            "manifest_sha256": corpus.manifest_hash(),
+            "n_images": len(meta),
+            **(inputs or {}),
+            "image_sha256": dict(zip(meta["image_id"], meta["sha256"])),
+        },
+        weights=weights,
+        extra=extra,
+    )
+
+
 def load_embedding_dir(path: Any) -> EmbeddingRun:
     """Read back what `embed_corpus` wrote; a clear error names a directory that is not an embedding run."""
     from pathlib import Path

@@ -225,10 +225,9 @@ def embed_corpus_to_store(
     import pandas as pd
 
     from . import distributed
-    from .configs import save_yaml
     from .extraction import corpus_items, fill_store, open_store
     from .features import VGGFeatures
-    from .runs import new_output_dir, write_record
+    from .runs import new_output_dir
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -290,7 +289,7 @@ def embed_corpus_to_store(
     pca = embedding.pca(rows, config.n_components, seed=config.seed)
 
     out = new_output_dir(out_dir)
-    from .embedding import META_COLUMNS
+    from .embedding import META_COLUMNS, write_embed_record
 
     df = selected.df.reset_index(drop=True)
     meta = df[[c for c in META_COLUMNS if c in df.columns]].copy()
@@ -312,19 +311,12 @@ def embed_corpus_to_store(
             {"path": str(store.path.resolve()), "key": store.key, "backbones": backbone_stores}, indent=2
         )
     )
-    save_yaml(config, out / "config.yaml")
-    write_record(
+    write_embed_record(
         out,
-        kind="embed",
-        config=config,
-        seed=config.seed,
-        inputs={
-            "corpus_root": str(selected.root),
-            "manifest_sha256": selected.manifest_hash(),
-            "n_images": len(rows),
-            "n_problems": int((~valid).sum()),
-            "image_sha256": dict(zip(meta["image_id"].iloc[rows], meta["sha256"].iloc[rows])),
-        },
+        config,
+        selected,
+        meta.iloc[rows],
+        inputs={"n_problems": int((~valid).sum())},
         weights={extractor.weights_name: extractor.weights_sha256},
         extra={
             "path": "store",

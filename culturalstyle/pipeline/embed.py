@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedding import META_COLUMNS, EmbedConfig, layer_vectors
+from ..embedding import META_COLUMNS, EmbedConfig, layer_vectors, write_embed_record
 from .style_space import style_space
 
 if TYPE_CHECKING:
@@ -51,9 +51,8 @@ def embed(
     import pandas as pd
 
     from .. import scale
-    from ..configs import save_yaml
     from ..embedding import ColourTextureBaseline
-    from ..runs import new_output_dir, write_record
+    from ..runs import new_output_dir
 
     config = config or EmbedConfig()
     selected = select_corpus(corpus, config)
@@ -115,18 +114,11 @@ def embed(
     meta = selected.df[[c for c in META_COLUMNS if c in selected.df.columns]].copy()
     meta["path"] = [str(selected.abspath(row)) for _, row in selected.df.iterrows()]
     meta.reset_index(drop=True).to_parquet(out / "images.parquet", index=False)
-    save_yaml(config, out / "config.yaml")
-    write_record(
+    write_embed_record(
         out,
-        kind="embed",
-        config=config,
-        seed=config.seed,
-        inputs={
-            "corpus_root": str(selected.root),
-            "manifest_sha256": selected.manifest_hash(),
-            "n_images": len(selected),
-            "image_sha256": dict(zip(meta["image_id"], meta["sha256"])),
-        },
+        config,
+        selected,
+        meta,
         weights=used_weights,
         extra={
             "feature_cache": {"hits": featureset.cache_hits, "network_images": featureset.network_images},
