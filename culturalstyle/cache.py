@@ -74,6 +74,21 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def code_fingerprint(*modules: str) -> str:
+    """Hash of the source files of package modules/sub-packages (e.g. "stats", "metrics"): part of the key
+    of cached *results*, so that a change in the code that computes them recomputes them (the package
+    version alone does not change between commits)."""
+    root = Path(__file__).resolve().parent
+    files = []
+    for module in modules:
+        path = root / module.replace(".", "/")
+        if path.is_dir():
+            files += sorted(path.rglob("*.py"))
+        elif path.with_suffix(".py").is_file():  # a module split into a package later is hashed as such
+            files.append(path.with_suffix(".py"))
+    return stable_hash({str(f.relative_to(root)): content_sha256(f) for f in files}, length=32)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # reading cache entries
 

@@ -299,7 +299,7 @@ def test_study_evaluation_is_found_again_by_content(tmp_path, monkeypatch):
 
 def test_code_fingerprint_follows_the_source_of_the_named_modules(monkeypatch):
     from culturalstyle import cache
-    from culturalstyle.pipeline.style_space import code_fingerprint
+    from culturalstyle.cache import code_fingerprint
 
     stats = code_fingerprint("stats", "embedding")
     assert stats == code_fingerprint("stats", "embedding") and stats != code_fingerprint("metrics")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..cache import PICKLE, ContentCache
+from ..cache import PICKLE, ContentCache, code_fingerprint
 
 if TYPE_CHECKING:
     from ..stats import StyleSpaceComparison
@@ -273,7 +273,6 @@ def space_comparison(
     earlier result; any difference in what it was computed from recomputes it."""
     from .. import __version__
     from ..stats import StyleSpaceComparison, compare_style_space
-    from .style_space import code_fingerprint
 
     size = baseline_size or space.features.config.get("size")
     settings = {
@@ -287,7 +286,7 @@ def space_comparison(
     key = COMPARISONS.key(
         {
             "version": __version__,
-            "code": code_fingerprint("stats", "significance", "embedding"),
+            "code": code_fingerprint("stats", "significance", "embedding", "colour_texture"),
             "space": space_key(space),
             **settings,
         }

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import runs
-from ..cache import PICKLE, ContentCache, atomic_write_text, content_sha256
+from ..cache import PICKLE, ContentCache, atomic_write_text, code_fingerprint, content_sha256
 from .evaluation import evaluate_translator, unique_baselines
-from .style_space import code_fingerprint
 from .translators import translator_label
 
 if TYPE_CHECKING:
@@ -93,7 +92,17 @@ def study_evaluation(
     key = EVALUATIONS.key(
         {
             "version": __version__,
-            "code": code_fingerprint("metrics", "attribution", "nst", "translate", "conformal", "controls"),
+            "code": code_fingerprint(
+                "metrics",
+                "attribution",
+                "nst",
+                "translate",
+                "conformal",
+                "controls",
+                "embedding",
+                "losses",
+                "pipeline",
+            ),
             "corpus": corpus.manifest_hash(),
             "translators": [{"name": p.name, "weights": translator_weights(p)} for p in translators],
             "config": asdict(config),

@@ -200,22 +200,3 @@ def build_style_space(
     model = make_style_backbone(config, backbone=backbone, device=device, weights_module=weights_module)
     config.normalization = normalization or model.normalization
     return style_space(corpus, config, backbone=model, progress=progress, tsne=tsne)
-
-
-def code_fingerprint(*modules: str) -> str:
-    """Hash of the source files of package modules/sub-packages (e.g. "stats", "metrics"): part of the key
-    of cached *results*, so that a change in the code that computes them recomputes them (the package
-    version alone does not change between commits)."""
-    from pathlib import Path
-
-    from ..cache import content_sha256, stable_hash
-
-    root = Path(__file__).resolve().parents[1]
-    files = []
-    for module in modules:
-        path = root / module.replace(".", "/")
-        if path.is_dir():
-            files += sorted(path.rglob("*.py"))
-        elif path.with_suffix(".py").is_file():  # a module split into a package later is hashed as such
-            files.append(path.with_suffix(".py"))
-    return stable_hash({str(f.relative_to(root)): content_sha256(f) for f in files}, length=32)
