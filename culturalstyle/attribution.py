@@ -160,7 +160,7 @@ class CultureAttribution:
         """culture_share_target (set exactly {target}), culture_share_unknown (empty set) and gram_shift."""
         from collections import Counter
 
-        from .metrics import MetricValue, _rows_for, bootstrap_indices, mean_with_ci
+        from .metrics import MetricValue, bootstrap_indices, mean_with_ci, rows_for
 
         embedded = self.embed(images)
         labels = self.sets_model.predict_labels(embedded)
@@ -181,7 +181,7 @@ class CultureAttribution:
             lo, hi = wilson_interval(hits, n)
             share = MetricValue(hits / n, lo, hi, n, len(self.train), f"{meaning}; {about}")
             rows.append(
-                _rows_for(metric, share, network=self.network, weights_sha=self.vgg.weights_sha256, **label)
+                rows_for(metric, share, network=self.network, weights_sha=self.vgg.weights_sha256, **label)
             )
         shift = centroid_shift(embedded, self.c_source, self.c_target)
         idx = bootstrap_indices(n, self.config.n_bootstrap, rng) if self.config.n_bootstrap > 0 else None
@@ -193,7 +193,7 @@ class CultureAttribution:
         )
         m.n_reference = self.n_pair
         rows.append(
-            _rows_for("gram_shift", m, network=self.network, weights_sha=self.vgg.weights_sha256, **label)
+            rows_for("gram_shift", m, network=self.network, weights_sha=self.vgg.weights_sha256, **label)
         )
         return rows
 

@@ -32,7 +32,6 @@ from .artfid import ARTFID_NOTE, artfid
 from .attribution import attribution_rows, centroid_shift
 from .evaluate import EvaluationConfig, compare_runs, evaluate, evaluation_roles
 from .fid import (
-    _check_pair,
     fid_bootstrap,
     fid_from_features,
     fid_from_stats,
@@ -88,10 +87,6 @@ from .registry import (
 )
 from .report import report_markdown
 from .translations import (
-    _column,
-    _label,
-    _path_sources,
-    _source_rows,
     folder_translations,
     load_translations,
     translation_size,
@@ -112,8 +107,6 @@ def _register_metric_files() -> None:
 
 _register_metric_files()
 
-_rows_for = rows_for  # the pre-package name, used by culturalstyle.attribution
-_lpips_identity = lpips_identity
 
 __all__ = [
     "ARTFID_NOTE",
@@ -186,4 +179,3 @@ __all__ = [
     "unregister_metric",
     "wilson_interval",
 ]
-_PRIVATE_REEXPORTS = (_check_pair, _column, _label, _path_sources, _source_rows)  # older callers' names
