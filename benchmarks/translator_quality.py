@@ -78,8 +78,8 @@ def paired_difference(
     a: np.ndarray, b: np.ndarray, reference: np.ndarray, n_bootstrap: int, seed: int
 ) -> dict:
     """FID(a) - FID(b) and KID(a) - KID(b) where row i of a and of b come from the same source image
-    (culturalstyle.paired: shared resamples of the sources and of the reference)."""
-    from culturalstyle.paired import fid_difference, kid_difference
+    (culturalstyle.metrics.paired: shared resamples of the sources and of the reference)."""
+    from culturalstyle.metrics.paired import fid_difference, kid_difference
 
     fid = fid_difference(a, b, reference, n_bootstrap=n_bootstrap, seed=seed)
     kid = kid_difference(a, b, reference, subsets=n_bootstrap, seed=seed)

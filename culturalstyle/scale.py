@@ -1,6 +1,6 @@
 """The style space at WikiArt scale: embed a corpus through the feature store with bounded memory.
 
-Below `ScaleConfig.threshold` images (and in tests and notebooks) `embedding.embed_corpus` keeps the exact
+Below `ScaleConfig.threshold` images (and in tests and notebooks) `pipeline.embed` keeps the exact
 path: full Gram upper triangles in memory, `StyleEmbedding`, exact PCA. Above it (or with `mode: store`, or
 under torchrun) the statistics go to a `store.FeatureStore` in one streaming pass (`extraction.fill_store`):
 
@@ -55,7 +55,7 @@ class ScaleConfig:
 
 
 def use_store(config: Any, n_images: int) -> bool:
-    """Whether `embed_corpus` takes the store path for this config and corpus size."""
+    """Whether `pipeline.embed` takes the store path for this config and corpus size."""
     from . import distributed
 
     scale = config.scale
@@ -200,7 +200,7 @@ def _all_valid(store: Any, rows: np.ndarray) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# embed_corpus's store path and its directory
+# pipeline.embed's store path and its directory
 
 
 def embed_corpus_to_store(
@@ -215,7 +215,7 @@ def embed_corpus_to_store(
     cache: bool = True,
     store_root: Any = None,
 ) -> Path | None:
-    """The store path of `embedding.embed_corpus` (same directory contract; features stay in the store).
+    """The store path of `pipeline.embed` (same directory contract; features stay in the store).
 
     Every torchrun rank calls it; rank 0 writes the directory and returns it, other ranks return None. The
     output directory is checked first but created only once extraction has finished, so rerunning the same

@@ -1,4 +1,4 @@
-"""Negative-control images (culturalstyle.controls): deterministic, same sizes, cached by content."""
+"""Negative-control images (culturalstyle.metrics.controls): deterministic, same sizes, cached by content."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from culturalstyle import controls
 from culturalstyle.corpus import Corpus
+from culturalstyle.metrics import controls
 
 BLANK = {"artist": "", "title": "", "date": "", "source": "", "license": ""}
 

@@ -1,4 +1,4 @@
-"""Paired FID/KID differences (culturalstyle.paired) against independent computations."""
+"""Paired FID/KID differences (culturalstyle.metrics.paired) against independent computations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from culturalstyle import metrics
-from culturalstyle.paired import fid_difference, kid_difference, polynomial_mmd2
+from culturalstyle.metrics.paired import fid_difference, kid_difference, polynomial_mmd2
 
 
 def test_isometric_projection_of_three_sets_keeps_every_fid_between_resamples():

@@ -98,7 +98,6 @@ def study_evaluation(
                 "nst",
                 "translate",
                 "conformal",
-                "controls",
                 "embedding",
                 "losses",
                 "pipeline",
