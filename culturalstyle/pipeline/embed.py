@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..embedding import META_COLUMNS, EmbedConfig, layer_vectors, write_embed_record
-from .style_space import style_space
+from .style_space import style_space, whole_pca
 
 if TYPE_CHECKING:
     from ..corpus import Corpus
@@ -69,15 +69,22 @@ def embed(
             cache=cache,
         )
     out = new_output_dir(out_dir)
-    space = style_space(
-        selected, config, device=device, weights_module=weights_module, cache=cache, progress=progress
+    space = style_space(  # the directory keeps the whole embedding's PCA only: no per-layer maps
+        selected,
+        config,
+        device=device,
+        weights_module=weights_module,
+        cache=cache,
+        progress=progress,
+        maps=False,
     )
+    pca = whole_pca(space, config)
     featureset = space.features
     (out / "features").mkdir()
     for layer, array in layer_vectors(featureset, config.layers).items():
         np.save(out / "features" / f"{layer}.npy", array)
-    np.save(out / "embedding_pca.npy", space.pca.scores.astype(np.float32))
-    ratio = space.pca.explained_variance_ratio
+    np.save(out / "embedding_pca.npy", pca.scores.astype(np.float32))
+    ratio = pca.explained_variance_ratio
     pd.DataFrame({"component": np.arange(1, len(ratio) + 1), "explained_variance_ratio": ratio}).to_csv(
         out / "pca_variance.csv", index=False
     )

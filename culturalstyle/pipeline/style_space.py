@@ -133,17 +133,22 @@ def style_space(
         layer_weights=config.layer_weights,
         seed=config.seed,
     ).fit(feats)
-    vectors = embedding.transform(feats)
     blocks = embedding.transform_layers(feats)
+    vectors = np.concatenate([blocks[name] for name in embedding.layers_], axis=1)  # = transform(feats)
     space = StyleSpace(corpus, feats, embedding, vectors, blocks, backbone=model.name, model=model)
     if maps:
-        _add_maps(space, max(2, config.n_components), tsne=tsne, seed=config.seed)
+        _add_maps(space, whole_pca(space, config), tsne=tsne, seed=config.seed)
     return space
 
 
-def _add_maps(space: StyleSpace, n_components: int, *, tsne: bool, seed: int) -> None:
+def whole_pca(space: StyleSpace, config: EmbedConfig) -> PCAMap:
+    """PCA of the whole embedding with `config.n_components` components (at least the map's two): the
+    notebooks' "all layers · PCA" map and the embed directory's `embedding_pca.npy`."""
+    return PCAMap.fit(space.vectors, max(2, config.n_components))
+
+
+def _add_maps(space: StyleSpace, whole: PCAMap, *, tsne: bool, seed: int) -> None:
     embedding = space.embedding
-    whole = PCAMap.fit(space.vectors, n_components)
     space.pca = whole
     main = f"{ALL_LAYERS} · PCA"
     space.coords[main] = _two_columns(whole.scores)
